@@ -1,0 +1,1 @@
+"""Offline converters: dataset readers, TIM, TFRecord writer (`python -m data_prep`)."""

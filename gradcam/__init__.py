@@ -1,0 +1,1 @@
+"""Grad-CAM heatmaps, layer scoring and selection, reports (`python -m gradcam`)."""
