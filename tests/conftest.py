@@ -1,0 +1,35 @@
+"""Shared fixtures: tiny clips written in the manifest layout and converted with the real
+converter."""
+
+from __future__ import annotations
+
+import pathlib
+
+import pytest
+
+from data_prep import convert, manifest
+from tests.helpers import CLASSES, labelled_frames, write_clip
+
+
+@pytest.fixture(scope="session")
+def tiny_manifest(tmp_path_factory) -> pathlib.Path:
+    """6 subjects x 4 classes, 12-frame clips with onset/apex/offset, as a manifest CSV."""
+    root = tmp_path_factory.mktemp("tiny_raw")
+    lines = ["path,subject,label,onset,apex,offset,fps"]
+    for s in range(6):
+        for label, name in enumerate(CLASSES):
+            clip = f"sub{s:02d}/clip_{name}"
+            write_clip(root / clip, labelled_frames(label, seed=10 * s + label), first_number=5)
+            lines.append(f"{clip},{s:02d},{name},6,9,14,200")
+    (root / "manifest.csv").write_text("\n".join(lines) + "\n")
+    return root / "manifest.csv"
+
+
+@pytest.fixture(scope="session")
+def tiny_dataset(tiny_manifest, tmp_path_factory) -> pathlib.Path:
+    """`tiny_manifest` converted: TIM to 8 frames of 32 px, 5 clips per shard."""
+    out = tmp_path_factory.mktemp("tiny_data")
+    options = convert.ConvertOptions(num_frames=8, size=32, clips_per_shard=5, workers=1,
+                                     progress=False)
+    manifest.convert_manifest(tiny_manifest, out, classes="tlcnn4", name="tiny", options=options)
+    return out

@@ -1,0 +1,45 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfmer import features
+
+
+def _record(**changes):
+    fields = dict(clip_id="s1/c1", dataset="demo", subject="demo/s1", label=2,
+                  label_name="surprise", source_emotion="surprise",
+                  frames=(b"frame-0", b"frame-1", b"frame-2"), height=4, width=5, channels=3,
+                  onset=10, apex=12, offset=15, fps=200.0,
+                  landmarks=np.arange(136, dtype=np.float32).reshape(68, 2))
+    fields.update(changes)
+    return features.ClipRecord(**fields)
+
+
+def test_round_trip_keeps_every_field():
+    record = _record()
+    back = features.decode(features.encode(record))
+    for name in ("clip_id", "dataset", "subject", "label", "label_name", "source_emotion",
+                 "frames", "height", "width", "channels", "onset", "apex", "offset", "fps"):
+        assert getattr(back, name) == getattr(record, name), name
+    np.testing.assert_array_equal(back.landmarks, record.landmarks)
+
+
+def test_unknown_frames_and_landmarks_round_trip():
+    back = features.decode(features.encode(_record(onset=-1, apex=-1, offset=-1, landmarks=None)))
+    assert (back.onset, back.apex, back.offset) == (-1, -1, -1)
+    assert back.landmarks is None
+
+
+def test_parse_inside_dataset_map():
+    serialized = [features.encode(_record(clip_id=f"c{i}", label=i)) for i in range(3)]
+    dataset = tf.data.Dataset.from_tensor_slices(serialized).map(features.parse)
+    parsed = list(dataset)
+    assert [int(p["clip/label"]) for p in parsed] == [0, 1, 2]
+    assert parsed[0]["image/encoded"].shape == (3,)
+    assert parsed[0]["clip/num_frames"] == 3
+    assert parsed[0]["clip/landmarks"].shape == (136,)
+
+
+def test_bad_landmark_count_names_the_clip():
+    with pytest.raises(ValueError, match="s1/c1.*68"):
+        features.encode(_record(landmarks=np.zeros((5, 2))))
