@@ -1,0 +1,120 @@
+"""End to end through `train.py` and `evaluate.py` on the tiny converted dataset (--quick)."""
+
+import csv
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+
+import evaluate
+import train
+from tfmer import data, experiments, training
+from tests.helpers import CLASSES
+
+
+@pytest.fixture(scope="module")
+def finished_run(tiny_dataset, tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    status = train.main(["--experiment", "exp3", "--data", str(tiny_dataset), "--quick",
+                         "--protocol", "kfold2", "--out", str(root / "runs"),
+                         "--export-dir", str(root / "saved")])
+    assert status == 0
+    (run_dir,) = (root / "runs" / "exp3").iterdir()
+    return run_dir, root / "saved" / "exp3" / "1"
+
+
+def test_run_folder_follows_the_contract(finished_run):
+    run_dir, _ = finished_run
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["scale"] == "quick" and config["data"]["classes"] == list(CLASSES)
+    assert config["protocol"]["protocol"] == "kfold2"
+    folds = json.loads((run_dir / "folds.json").read_text())
+    assert len(folds) == 2
+    assert sorted(s for f in folds for s in f["test_subjects"]) == [f"tiny/{i:02d}" for i in range(6)]
+    for name in ("confusion_matrix.png", "folds.png", "training_curves.png"):
+        assert (run_dir / name).stat().st_size > 5000, name
+
+
+def test_predictions_cover_each_clip_once_from_its_own_fold(finished_run):
+    run_dir, _ = finished_run
+    folds = json.loads((run_dir / "folds.json").read_text())
+    with open(run_dir / "predictions.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == ["clip_id", "subject", "fold", "seed", "y_true", "y_pred",
+                             *[f"p_{c}" for c in CLASSES]]
+    assert sorted(r["clip_id"] for r in rows) == sorted(
+        f"sub{s:02d}/clip_{c}" for s in range(6) for c in CLASSES)
+    for row in rows:
+        assert row["subject"] in folds[int(row["fold"])]["test_subjects"]
+        p = np.array([float(row[f"p_{c}"]) for c in CLASSES])
+        assert p.sum() == pytest.approx(1, abs=1e-4) and int(row["y_pred"]) == p.argmax()
+        assert int(row["y_true"]) == CLASSES.index(row["clip_id"].split("clip_")[1])
+
+
+def test_metrics_equal_an_independent_computation(finished_run):
+    run_dir, _ = finished_run
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    with open(run_dir / "predictions.csv") as f:
+        rows = list(csv.DictReader(f))
+    y_true = [int(r["y_true"]) for r in rows]
+    y_pred = [int(r["y_pred"]) for r in rows]
+    present = sorted(set(y_true))
+    assert metrics["pooled"]["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
+    assert metrics["pooled"]["uf1"] == pytest.approx(
+        f1_score(y_true, y_pred, average="macro", labels=present))
+    assert metrics["pooled"]["uar"] == pytest.approx(balanced_accuracy_score(y_true, y_pred))
+    assert np.sum(metrics["confusion_matrix"]) == 24
+    assert [f["n"] for f in metrics["folds"]] == [12, 12]
+    assert metrics["chance"]["uar"] == pytest.approx(0.25)
+
+
+def test_evaluate_recomputes_the_run(finished_run, capsys):
+    run_dir, _ = finished_run
+    assert evaluate.main([str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "matches" in out and "UF1" in out and "chance" in out
+
+
+def test_export_serves_clips(finished_run, tiny_dataset, tmp_path, capsys):
+    _, export_dir = finished_run
+    metadata = json.loads((export_dir / "assets" / "tfmer.json").read_text())
+    assert metadata["classes"] == list(CLASSES) and metadata["experiment"] == "exp3"
+    serve = tf.saved_model.load(str(export_dir)).signatures["serving_default"]
+    assert list(serve.structured_input_signature[1]) == ["frames"]
+    size = metadata["preprocessing"]["image_size"]
+    frames = tf.random.uniform([2, 8, size, size, 3], 0, 255)
+    probabilities = serve(frames=frames)["probabilities"].numpy()
+    assert probabilities.shape == (2, 4)
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
+    assert evaluate.main(["--model", str(export_dir), "--data", str(tiny_dataset),
+                          "--out", str(tmp_path)]) == 0
+    assert "pooled over 24 predictions" in capsys.readouterr().out
+    assert (tmp_path / "predictions.csv").is_file()
+
+
+def test_trainer_reset_equals_a_fresh_model(tiny_dataset):
+    config = experiments.get("exp3", "quick")
+    trainer = training.FoldTrainer(config, 4)
+    info = data.load_info(tiny_dataset)
+    trainer.fit(info, info.subjects[:2], seed=0)
+    assert int(trainer.model.optimizer.iterations.numpy()) > 0
+    trainer.reset(5)
+    keras.utils.set_random_seed(5)
+    fresh = experiments.build(config, 4)
+    for a, b in zip(trainer.model.get_weights(), fresh.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert int(trainer.model.optimizer.iterations.numpy()) == 0
+    assert all(not np.any(v.numpy()) for v in trainer.model.optimizer.variables
+               if "momentum" in v.path or "velocity" in v.path)
+
+
+def test_cli_errors_are_one_line(tmp_path, capsys):
+    assert train.main(["--experiment", "nope"]) == 2
+    assert "registered: exp3" in capsys.readouterr().err
+    assert train.main(["--experiment", "exp3", "--data", str(tmp_path)]) == 2
+    assert "no dataset.json" in capsys.readouterr().err
+    assert train.main(["--list"]) == 0
+    assert "Bai & Goecke" in capsys.readouterr().out

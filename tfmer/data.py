@@ -1,0 +1,200 @@
+"""The `tf.data` input pipeline over converted datasets (`python -m data_prep ... --out DIR`).
+
+Stages, each a plain function that works eagerly and inside `Dataset.map`:
+read (shards interleaved) -> parse (`tfmer.features.parse`) -> select subjects ->
+sample in time (`random_window`, `center_window`) -> decode (`decode_frames`) ->
+resize (`resize_frames`) -> augment (`random_flip`) -> batch -> prefetch.
+
+Frames are decoded only after temporal sampling, so a training sample decodes N frames, not
+the whole clip. Clips stream from the shards; nothing holds a whole dataset in memory.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+
+import tensorflow as tf
+
+from tfmer import features
+
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+@dataclasses.dataclass(frozen=True)
+class DatasetInfo:
+    """What `dataset.json` says about a converted dataset.
+
+    Attributes:
+        path: the dataset folder.
+        name: dataset name.
+        classes: the fixed, ordered class list (labels index into it).
+        num_frames: frames per clip (TIM length), or None when clips differ in length.
+        height, width, channels: stored frame size.
+        subjects: namespaced subject ids (`dataset/subject`), sorted.
+        shards: shard file paths.
+        clips: per-clip summaries (`id`, `subject`, `label`, `num_frames`, ...).
+        raw: the whole `dataset.json`.
+    """
+
+    path: pathlib.Path
+    name: str
+    classes: tuple
+    num_frames: int | None
+    height: int
+    width: int
+    channels: int
+    subjects: tuple
+    shards: tuple
+    clips: tuple
+    raw: dict
+
+    def clips_of(self, subjects) -> list[dict]:
+        """The clip summaries of the given subjects."""
+        subjects = set(subjects)
+        return [c for c in self.clips if c["subject"] in subjects]
+
+
+def load_info(data_dir) -> DatasetInfo:
+    """Reads `DIR/dataset.json`.
+
+    Raises:
+        FileNotFoundError: no `dataset.json` (names the folder and how to make one).
+        ValueError: a shard it lists is missing.
+    """
+    path = pathlib.Path(data_dir)
+    meta = path / "dataset.json"
+    if not meta.is_file():
+        raise FileNotFoundError(
+            f"{path} holds no dataset.json: it is not a converted dataset; make one with "
+            f"`python -m data_prep DATASET --root SRC --out {path}`")
+    raw = json.loads(meta.read_text(encoding="utf-8"))
+    shards = tuple(path / s["file"] for s in raw["shards"])
+    missing = [str(s) for s in shards if not s.is_file()]
+    if missing:
+        raise ValueError(f"{meta} lists shard(s) that do not exist: {', '.join(missing)}")
+    return DatasetInfo(path=path, name=raw["name"], classes=tuple(raw["classes"]),
+                       num_frames=raw["num_frames"], height=raw["height"], width=raw["width"],
+                       channels=raw["channels"], subjects=tuple(raw["subjects"]),
+                       shards=shards, clips=tuple(raw["clips"]), raw=raw)
+
+
+def read_clips(info: DatasetInfo, subjects=None, *, shuffle_files=False, seed=None):
+    """Parsed clips of the given subjects (all when None), frames still encoded.
+
+    Returns:
+        A `tf.data.Dataset` of `tfmer.features.parse` dicts.
+    """
+    files = tf.data.Dataset.from_tensor_slices([str(s) for s in info.shards])
+    if shuffle_files:
+        files = files.shuffle(len(info.shards), seed=seed)
+    dataset = files.interleave(tf.data.TFRecordDataset, cycle_length=min(4, len(info.shards)),
+                               num_parallel_calls=AUTOTUNE, deterministic=not shuffle_files)
+    dataset = dataset.map(features.parse, num_parallel_calls=AUTOTUNE,
+                          deterministic=not shuffle_files)
+    if subjects is not None:
+        wanted = tf.constant(sorted(subjects), tf.string)
+        dataset = dataset.filter(
+            lambda clip: tf.reduce_any(tf.equal(clip["clip/subject"], wanted)))
+    return dataset
+
+
+def window_indices(num_frames, length: int, start):
+    """Indices of `length` consecutive frames from `start`; clips shorter than `length`
+    repeat their last frame. Returns int32 `[length]`."""
+    indices = tf.range(length, dtype=tf.int32) + tf.cast(start, tf.int32)
+    return tf.minimum(indices, tf.cast(num_frames, tf.int32) - 1)
+
+
+def random_window(encoded, length: int, seed=None):
+    """A random window of `length` consecutive encoded frames (training).
+
+    Args:
+        encoded: `[T]` string tensor of encoded frames.
+        length: window length N.
+    Returns:
+        `[length]` string tensor.
+    """
+    num_frames = tf.shape(encoded)[0]
+    last_start = tf.maximum(num_frames - length, 0)
+    start = tf.random.uniform([], 0, last_start + 1, dtype=tf.int32, seed=seed)
+    return tf.gather(encoded, window_indices(num_frames, length, start))
+
+
+def center_window(encoded, length: int):
+    """The central window of `length` consecutive encoded frames (deterministic)."""
+    num_frames = tf.shape(encoded)[0]
+    start = tf.maximum(num_frames - length, 0) // 2
+    return tf.gather(encoded, window_indices(num_frames, length, start))
+
+
+def decode_frames(encoded, channels: int = 3):
+    """Decodes PNG/JPEG frames: `[T]` string -> uint8 `[T, H, W, channels]`."""
+    return tf.map_fn(
+        lambda frame: tf.io.decode_image(frame, channels=channels, expand_animations=False),
+        encoded, fn_output_signature=tf.TensorSpec([None, None, channels], tf.uint8))
+
+
+def resize_frames(frames, size: int):
+    """uint8 `[T, H, W, C]` -> float32 `[T, size, size, C]` in 0..255 (area-averaged when
+    shrinking, so sub-pixel motion survives)."""
+    frames = tf.cast(frames, tf.float32)
+    if frames.shape[1] == size and frames.shape[2] == size:
+        return frames
+    return tf.image.resize(frames, [size, size], method="area", antialias=True)
+
+
+def random_flip(frames, seed=None):
+    """Flips a whole clip `[T, H, W, C]` left-right with probability 0.5."""
+    flip = tf.random.uniform([], seed=seed) < 0.5
+    return tf.cond(flip, lambda: tf.reverse(frames, axis=[2]), lambda: frames)
+
+
+def train_dataset(info: DatasetInfo, subjects, *, window: int | None, image_size: int,
+                  batch_size: int, flip: bool = True, seed=None):
+    """Training batches: shuffled clips, one random window each, flipped at random.
+
+    Each pass (epoch) visits every clip of `subjects` once, with a new random window.
+
+    Returns:
+        `tf.data.Dataset` of `(frames float32 [B, N, S, S, C] in 0..255, labels int32 [B])`.
+    """
+    clips = read_clips(info, subjects, shuffle_files=True, seed=seed)
+    clips = clips.shuffle(max(1, len(info.clips_of(subjects))), seed=seed,
+                          reshuffle_each_iteration=True)
+
+    def sample(clip):
+        encoded = clip["image/encoded"]
+        if window:
+            encoded = random_window(encoded, window)
+        frames = resize_frames(decode_frames(encoded, info.channels), image_size)
+        if flip:
+            frames = random_flip(frames)
+        return frames, tf.cast(clip["clip/label"], tf.int32)
+
+    dataset = clips.map(sample, num_parallel_calls=AUTOTUNE, deterministic=False)
+    return dataset.batch(batch_size).prefetch(AUTOTUNE)
+
+
+def eval_dataset(info: DatasetInfo, subjects, *, image_size: int, batch_size: int = 1,
+                 window: int | None = None):
+    """Deterministic evaluation batches in shard order.
+
+    Args:
+        window: None yields whole clips (for `tfmer.models.clip_probabilities`, which
+            averages sliding windows); a number yields each clip's central window.
+
+    Returns:
+        `tf.data.Dataset` of `(frames float32 [B, T, S, S, C], labels int32 [B],
+        clip_ids string [B])`. Clips of different lengths need `batch_size=1`.
+    """
+    def sample(clip):
+        encoded = clip["image/encoded"]
+        if window:
+            encoded = center_window(encoded, window)
+        frames = resize_frames(decode_frames(encoded, info.channels), image_size)
+        return frames, tf.cast(clip["clip/label"], tf.int32), clip["clip/id"]
+
+    dataset = read_clips(info, subjects).map(sample, num_parallel_calls=AUTOTUNE)
+    return dataset.batch(batch_size).prefetch(AUTOTUNE)

@@ -1,0 +1,116 @@
+"""SavedModel export: `saved_models/<experiment>/<version>/` with a `serving_default`
+signature `frames [batch, T, H, W, C]` float32 0..255 -> `probabilities [batch, K]`, and
+`assets/tfmer.json` beside it (class names, preprocessing, the resolved config)."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import shutil
+
+import keras
+import tensorflow as tf
+
+from tfmer import data, results
+from tfmer.files import write_json_atomic
+from tfmer.models.clip import clip_probabilities
+
+METADATA = "assets/tfmer.json"
+
+
+def next_version(root) -> int:
+    """1 + the highest integer version folder under `root` (1 for a new experiment)."""
+    root = pathlib.Path(root)
+    versions = [int(p.name) for p in root.glob("*") if p.is_dir() and p.name.isdigit()]
+    return max(versions, default=0) + 1
+
+
+def export_saved_model(model: keras.Model, config, classes, export_root="saved_models",
+                       extra=None) -> pathlib.Path:
+    """Exports a trained clip model for serving.
+
+    The endpoint scores whole clips the way cross-validation did: the mean softmax over
+    sliding windows of `config.data.window` frames every `config.data.eval_stride` frames.
+
+    Args:
+        model: the trained Keras model.
+        config: its resolved `ExperimentConfig`.
+        classes: the class names, in output order.
+        export_root: root folder; the model goes to `<root>/<experiment>/<version>/`.
+        extra: more metadata for `assets/tfmer.json` (e.g. the run folder, the dataset).
+
+    Returns:
+        The version folder. It is written under a temporary name and renamed when complete.
+    """
+    root = pathlib.Path(export_root) / config.name
+    root.mkdir(parents=True, exist_ok=True)
+    version = next_version(root)
+    final = root / str(version)
+    tmp = root / f".{version}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    size, window, stride = config.data.image_size, config.data.window, config.data.eval_stride
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(
+        name="serving_default",
+        fn=lambda frames: {"probabilities": clip_probabilities(model, frames, window, stride)},
+        input_signature=[tf.TensorSpec([None, None, size, size, 3], tf.float32, name="frames")])
+    archive.write_out(str(tmp), verbose=False)
+    metadata = {
+        "experiment": config.name,
+        "version": version,
+        "classes": list(classes),
+        "input": {"name": "frames", "shape": ["batch", "T", size, size, 3],
+                  "dtype": "float32", "range": [0, 255], "color": "RGB"},
+        "output": {"name": "probabilities", "shape": ["batch", len(classes)]},
+        "preprocessing": {"image_size": size, "window": window, "eval_stride": stride,
+                          "tim": (extra or {}).get("tim")},
+        "config": config.to_dict(),
+        **(extra or {}),
+    }
+    write_json_atomic(tmp / METADATA, metadata)
+    tmp.rename(final)
+    return final
+
+
+def load_metadata(model_dir) -> dict:
+    """Reads `assets/tfmer.json` of an exported model (names the folder when missing)."""
+    path = pathlib.Path(model_dir) / METADATA
+    if not path.is_file():
+        raise FileNotFoundError(f"{model_dir} is not a tfmer SavedModel export: no {METADATA}")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def evaluate_export(model_dir, data_dir, out_dir=None) -> dict:
+    """Scores an exported model on every clip of a converted dataset.
+
+    The dataset's class list must equal the model's. With `out_dir`, writes
+    `predictions.csv` and `metrics.json` there.
+
+    Returns:
+        The metrics (as `tfmer.results.compute_metrics`, protocol `export`).
+    """
+    metadata = load_metadata(model_dir)
+    info = data.load_info(data_dir)
+    if tuple(metadata["classes"]) != info.classes:
+        raise ValueError(f"{model_dir} predicts {metadata['classes']} but {data_dir} has "
+                         f"classes {list(info.classes)}")
+    serve = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
+    subject_of = {c["id"]: c["subject"] for c in info.clips}
+    rows = []
+    for frames, labels, ids in data.eval_dataset(
+            info, None, image_size=metadata["preprocessing"]["image_size"], batch_size=1):
+        probabilities = serve(frames=frames)["probabilities"].numpy()
+        for clip_id, label, p in zip(ids.numpy(), labels.numpy(), probabilities):
+            clip_id = clip_id.decode("utf-8")
+            rows.append({"clip_id": clip_id, "subject": subject_of[clip_id], "fold": 0,
+                         "seed": 0, "y_true": int(label), "y_pred": int(p.argmax()),
+                         "probabilities": p.tolist()})
+    result = results.compute_metrics(rows, info.classes, experiment=metadata["experiment"],
+                                     protocol="export")
+    if out_dir is not None:
+        out_dir = pathlib.Path(out_dir)
+        results.write_predictions(out_dir / "predictions.csv", rows, info.classes)
+        write_json_atomic(out_dir / "metrics.json", result)
+    return result

@@ -1,0 +1,138 @@
+"""Clip classifiers: a frame backbone under `TimeDistributed`, a temporal head, softmax.
+
+`clip_probabilities` scores whole clips by averaging a window model's softmax over sliding
+windows; evaluation and the exported SavedModel both use it, so they agree.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from tfmer.models.vggface import VGGFace2Preprocess, vggface2_resnet50
+
+# name -> (builder(weights, input_shape) -> keras.Model [b, H, W, 3] -> [b, D],
+#          preprocessing layer class taking RGB 0..255)
+BACKBONES = {
+    "vggface2_resnet50": (
+        lambda weights, input_shape: vggface2_resnet50(
+            weights=weights, input_shape=input_shape, include_top=False, pooling="avg"),
+        VGGFace2Preprocess),
+}
+HEADS = ("bilstm", "lstm")
+
+
+@keras.saving.register_keras_serializable(package="tfmer")
+class FoldedTimeDistributed(keras.layers.TimeDistributed):
+    """`keras.layers.TimeDistributed` that folds time into the batch.
+
+    Keras 3's `TimeDistributed` calls the wrapped layer once per time step (a Python loop
+    for a fixed T, `vectorized_map` otherwise): for a ResNet-50 that means T copies of the
+    network in the graph and minutes of tracing. This layer reshapes
+    `[batch, T, ...]` to `[batch * T, ...]`, calls the wrapped layer once and reshapes back,
+    as Keras 2 did; batch normalisation then sees all frames of the batch together.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        shape = keras.ops.shape(inputs)
+        frames = keras.ops.reshape(inputs, (-1, *inputs.shape[2:]))
+        outputs = self.layer(frames, training=training)
+        return keras.ops.reshape(outputs, (shape[0], shape[1], *outputs.shape[1:]))
+
+
+def freeze_before(backbone: keras.Model, layer_name: str) -> list[str]:
+    """Freezes every backbone layer before `layer_name`; `layer_name` onward stay trainable.
+
+    Returns:
+        The names of the frozen layers, in order.
+
+    Raises:
+        ValueError: unknown layer name (the message lists the valid ones).
+    """
+    names = [layer.name for layer in backbone.layers]
+    if layer_name not in names:
+        raise ValueError(f"unknown layer {layer_name!r} in {backbone.name}; valid layers: "
+                         + ", ".join(names))
+    frozen = names[:names.index(layer_name)]
+    for layer in backbone.layers[:len(frozen)]:
+        layer.trainable = False
+    return frozen
+
+
+def build_clip_model(*, num_classes: int, image_size: int, num_frames: int | None = None,
+                     backbone: str = "vggface2_resnet50", weights: str | None = None,
+                     head: str = "bilstm", head_units: int = 128, head_layers: int = 1,
+                     dropout: float = 0.5, unfreeze_from: str | None = None,
+                     name: str = "clip_model") -> keras.Model:
+    """Backbone per frame, recurrent head over time, softmax over classes.
+
+    Input `frames` float32 `[batch, T, image_size, image_size, 3]`, RGB in 0..255 (T may be
+    None: any length); output `probabilities` `[batch, num_classes]`.
+
+    Args:
+        num_classes: classes of the softmax.
+        image_size: frame size S.
+        num_frames: fixed T, or None for any length.
+        backbone: a key of `BACKBONES`.
+        weights: pretrained backbone weight file (see the backbone), or None.
+        head: `bilstm` (one bidirectional LSTM per layer) or `lstm` (stacked LSTMs).
+        head_units: LSTM units (per direction for `bilstm`).
+        head_layers: stacked recurrent layers.
+        dropout: dropout before the softmax layer.
+        unfreeze_from: backbone layer from which on weights train; earlier ones are frozen.
+            None trains the whole backbone.
+    """
+    if backbone not in BACKBONES:
+        raise ValueError(f"unknown backbone {backbone!r}; known: {', '.join(BACKBONES)}")
+    if head not in HEADS:
+        raise ValueError(f"unknown head {head!r}; known: {', '.join(HEADS)}")
+    build_backbone, preprocess = BACKBONES[backbone]
+    frame_model = build_backbone(weights, (image_size, image_size, 3))
+    if unfreeze_from:
+        freeze_before(frame_model, unfreeze_from)
+    inputs = keras.Input([num_frames, image_size, image_size, 3], name="frames")
+    x = preprocess(name="preprocess")(inputs)
+    x = FoldedTimeDistributed(frame_model, name="backbone")(x)
+    for i in range(head_layers):
+        last = i == head_layers - 1
+        lstm = keras.layers.LSTM(head_units, return_sequences=not last, name=f"lstm_{i + 1}")
+        x = (keras.layers.Bidirectional(lstm, name=f"bilstm_{i + 1}") if head == "bilstm"
+             else lstm)(x)
+    x = keras.layers.Dropout(dropout, name="dropout")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def window_starts(num_frames, window: int, stride: int):
+    """Start indices of sliding windows: every `stride` frames, plus the last full window,
+    so every frame is covered. Returns int32 `[W]` (a single 0 for clips <= `window`)."""
+    last = tf.maximum(tf.cast(num_frames, tf.int32) - window, 0)
+    starts = tf.range(0, last + 1, stride, dtype=tf.int32)
+    return tf.cond(starts[-1] < last, lambda: tf.concat([starts, [last]], 0), lambda: starts)
+
+
+def clip_probabilities(model: keras.Model, frames, window: int | None, stride: int = 1):
+    """Clip-level class probabilities of a window model.
+
+    Args:
+        model: maps `[b, window, H, W, C]` to probabilities `[b, K]`.
+        frames: float32 `[B, T, H, W, C]`, whole clips.
+        window: window length N, or None to feed the whole clip at once.
+        stride: step between window starts.
+
+    Returns:
+        float32 `[B, K]`: the mean of the window probabilities of each clip (clips shorter
+        than `window` repeat their last frame).
+    """
+    if not window:
+        return model(frames, training=False)
+    num_frames = tf.shape(frames)[1]
+    starts = window_starts(num_frames, window, stride)
+    offsets = tf.range(window, dtype=tf.int32)
+    indices = tf.minimum(starts[:, None] + offsets[None, :], num_frames - 1)  # [W, N]
+    windows = tf.gather(frames, indices, axis=1)  # [B, W, N, H, W, C]
+    shape = tf.shape(windows)
+    flat = tf.reshape(windows, tf.concat([[-1, window], shape[3:]], 0))
+    probabilities = model(flat, training=False)
+    probabilities = tf.reshape(probabilities, [shape[0], shape[1], -1])
+    return tf.reduce_mean(probabilities, axis=1)

@@ -1,0 +1,134 @@
+"""A run's results: `predictions.csv` -> `metrics.json`, plots and the printed summary.
+
+`train.py` writes them after cross-validation; `evaluate.py RUN_DIR` recomputes them from
+`predictions.csv` alone, so the figures can always be checked.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import pathlib
+
+import numpy as np
+
+from tfmer import metrics, plots
+from tfmer.files import write_json_atomic, write_text_atomic
+
+PREDICTION_COLUMNS = ("clip_id", "subject", "fold", "seed", "y_true", "y_pred")
+
+
+def write_predictions(path, rows, classes) -> None:
+    """Writes `predictions.csv`: `clip_id,subject,fold,seed,y_true,y_pred,p_<class>...`.
+
+    Args:
+        rows: dicts with the `PREDICTION_COLUMNS` keys and `probabilities` (`[K]`).
+    """
+    header = list(PREDICTION_COLUMNS) + [f"p_{c}" for c in classes]
+    lines = [",".join(header)]
+    for row in rows:
+        values = [str(row[c]) for c in PREDICTION_COLUMNS]
+        values += [f"{p:.6f}" for p in row["probabilities"]]
+        lines.append(",".join(values))
+    write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+def read_predictions(path) -> tuple[list[dict], tuple]:
+    """Reads `predictions.csv`; returns `(rows, classes)` (classes from the `p_` columns)."""
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        classes = tuple(c[2:] for c in reader.fieldnames if c.startswith("p_"))
+        missing = [c for c in PREDICTION_COLUMNS if c not in reader.fieldnames]
+        if missing:
+            raise ValueError(f"{path} lacks column(s) {', '.join(missing)}")
+        rows = []
+        for row in reader:
+            rows.append({"clip_id": row["clip_id"], "subject": row["subject"],
+                         "fold": int(row["fold"]), "seed": int(row["seed"]),
+                         "y_true": int(row["y_true"]), "y_pred": int(row["y_pred"]),
+                         "probabilities": [float(row[f"p_{c}"]) for c in classes]})
+    return rows, classes
+
+
+def compute_metrics(rows, classes, *, experiment: str, protocol: str) -> dict:
+    """The `metrics.json` content from prediction rows.
+
+    `pooled` and `confusion_matrix` pool the predictions of all folds (and all seeds);
+    `folds` pools each fold over seeds; `per_seed` has each seed's pooled figures, and with
+    several seeds `mean` and `std` (sample std) summarise them.
+    """
+    k = len(classes)
+
+    def scores(subset):
+        return metrics.classification_metrics([r["y_true"] for r in subset],
+                                              [r["y_pred"] for r in subset], k)
+
+    seeds = sorted({r["seed"] for r in rows})
+    folds = sorted({r["fold"] for r in rows})
+    per_seed = [{"seed": s, "pooled": scores([r for r in rows if r["seed"] == s])}
+                for s in seeds]
+    result = {
+        "experiment": experiment,
+        "protocol": protocol,
+        "classes": list(classes),
+        "seeds": seeds,
+        "pooled": scores(rows),
+        "folds": [{"fold": f, **scores([r for r in rows if r["fold"] == f])} for f in folds],
+        "confusion_matrix": metrics.confusion_matrix(
+            [r["y_true"] for r in rows], [r["y_pred"] for r in rows], k).tolist(),
+        "per_seed": per_seed,
+        "chance": metrics.chance_levels(np.bincount(
+            [r["y_true"] for r in rows if r["seed"] == seeds[0]], minlength=k).tolist()),
+    }
+    if len(seeds) > 1:
+        result.update(metrics.summarise_seeds([p["pooled"] for p in per_seed]))
+    return result
+
+
+def write_report(run_dir, rows, classes, *, experiment: str, protocol: str,
+                 histories=None) -> dict:
+    """Writes `metrics.json`, `confusion_matrix.png`, `folds.png` (and `training_curves.png`
+    when `histories` are given) into `run_dir`; returns the metrics."""
+    run_dir = pathlib.Path(run_dir)
+    result = compute_metrics(rows, classes, experiment=experiment, protocol=protocol)
+    write_json_atomic(run_dir / "metrics.json", result)
+    plots.plot_confusion_matrix(np.array(result["confusion_matrix"]), classes,
+                                run_dir / "confusion_matrix.png",
+                                title=f"{experiment}: pooled confusion matrix ({protocol})")
+    plots.plot_fold_bars(result["folds"], run_dir / "folds.png",
+                         chance={m: result["chance"][m] for m in metrics.METRIC_NAMES},
+                         pooled=result["pooled"], title=f"{experiment}: results per fold")
+    if histories:
+        plots.plot_training_curves(histories, run_dir / "training_curves.png",
+                                   title=f"{experiment}: training curves")
+    return result
+
+
+def summary(result: dict) -> str:
+    """The figures a researcher reads first, with the chance levels beside them."""
+    pooled, chance = result["pooled"], result["chance"]
+    lines = [f"{result['experiment']} ({result['protocol']}, seeds {result['seeds']}), "
+             f"pooled over {pooled['n']} predictions:"]
+    for name in metrics.METRIC_NAMES:
+        spread = ""
+        if "mean" in result:
+            spread = f"   (over seeds {result['mean'][name]:.3f} +- {result['std'][name]:.3f})"
+        lines.append(f"  {name.upper():<9}{pooled[name]:.3f}   chance {chance[name]:.3f}{spread}")
+    lines.append(f"  (majority-class guess: accuracy {chance['majority_accuracy']:.3f}, "
+                 f"UF1 {chance['majority_uf1']:.3f}, UAR {chance['majority_uar']:.3f})")
+    lines.append("  per fold: " + "  ".join(
+        f"{f['fold']}: UF1 {f['uf1']:.2f} (n={f['n']})" for f in result["folds"]))
+    return "\n".join(lines)
+
+
+def recompute(run_dir) -> dict:
+    """Recomputes the metrics of a finished run from its `predictions.csv` and `config.json`."""
+    run_dir = pathlib.Path(run_dir)
+    predictions, config = run_dir / "predictions.csv", run_dir / "config.json"
+    for path in (predictions, config):
+        if not path.is_file():
+            raise FileNotFoundError(f"{run_dir} is not a finished run: no {path.name}")
+    rows, classes = read_predictions(predictions)
+    config = json.loads(config.read_text(encoding="utf-8"))
+    return compute_metrics(rows, classes, experiment=config["name"],
+                           protocol=config["protocol"]["protocol"])

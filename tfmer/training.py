@@ -1,0 +1,195 @@
+"""Cross-validated training of a registered experiment, then one final model for export.
+
+Honest by construction: folds are by subject; epochs and weights are chosen either by a
+fixed budget or by early stopping on an inner split of the *training* subjects; test
+subjects are only ever predicted, once, after training; metrics pool the predictions of all
+folds over the fixed class list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import math
+import pathlib
+import sys
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from tfmer import data, experiments, export, protocols, results
+from tfmer.files import write_json_atomic
+from tfmer.models.clip import clip_probabilities
+
+
+def resolve_classes(config, info: data.DatasetInfo):
+    """Fixes the config's class list to the dataset's (checking they agree when both set)."""
+    if config.data.classes is not None and tuple(config.data.classes) != info.classes:
+        raise ValueError(f"experiment {config.name} expects classes {list(config.data.classes)} "
+                         f"but {info.path} has {list(info.classes)}; convert with the matching "
+                         f"--classes or --set data.classes=...")
+    return dataclasses.replace(config, data=dataclasses.replace(config.data, classes=info.classes))
+
+
+def _optimizer(train):
+    if train.optimizer == "sgd":
+        return keras.optimizers.SGD(train.learning_rate, momentum=train.momentum)
+    return keras.optimizers.Adam(train.learning_rate)
+
+
+class FoldTrainer:
+    """One compiled model, reused for every fold, seed and the final model of a run.
+
+    Tracing the training step of a ResNet-50 clip model takes about half a minute on a
+    2-core CPU, and a new model per fold would pay it every time. The model is built and
+    compiled once; `reset(seed)` gives it the initial weights a new model built with that
+    seed has, and the optimizer its initial state, so each fold trains as a new model would.
+    """
+
+    def __init__(self, config, num_classes: int):
+        self.config, self.num_classes = config, num_classes
+        self.model = experiments.build(config, num_classes)
+        self.model.compile(optimizer=_optimizer(config.train),
+                           loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        self.model.optimizer.build(self.model.trainable_variables)
+        self._optimizer_start = [v.numpy() for v in self.model.optimizer.variables]
+        self._score = tf.function(
+            lambda frames: clip_probabilities(self.model, frames, config.data.window,
+                                              config.data.eval_stride),
+            reduce_retracing=True)
+
+    def reset(self, seed: int) -> None:
+        """Fresh initial weights (as `experiments.build` draws them after
+        `keras.utils.set_random_seed(seed)`) and the optimizer's initial state."""
+        keras.utils.set_random_seed(seed)
+        self.model.set_weights(experiments.build(self.config, self.num_classes).get_weights())
+        for variable, value in zip(self.model.optimizer.variables, self._optimizer_start):
+            variable.assign(value)
+
+    def fit(self, info: data.DatasetInfo, subjects, seed: int, log=print) -> dict:
+        """Resets, then trains on the clips of `subjects` only.
+
+        Returns:
+            The Keras history (per-epoch lists); with early stopping the weights of the best
+            validation epoch are restored.
+        """
+        config = self.config
+        self.reset(seed)
+        fit_subjects, validation, callbacks = list(subjects), None, []
+        if config.train.early_stopping:
+            fit_subjects, held_out = protocols.inner_split(
+                subjects, config.train.validation_fraction, seed)
+            log(f"  early stopping on held-out training subjects: {', '.join(held_out)}")
+            validation = data.eval_dataset(
+                info, held_out, image_size=config.data.image_size,
+                batch_size=config.train.batch_size, window=config.data.window,
+            ).map(lambda frames, labels, ids: (frames, labels))
+            callbacks.append(keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=config.train.patience, restore_best_weights=True))
+        num_clips = len(info.clips_of(fit_subjects))
+        training = data.train_dataset(
+            info, fit_subjects, window=config.data.window, image_size=config.data.image_size,
+            batch_size=config.train.batch_size, flip=config.data.flip, seed=seed,
+        ).apply(tf.data.experimental.assert_cardinality(
+            math.ceil(num_clips / config.train.batch_size)))
+        history = self.model.fit(training, validation_data=validation,
+                                 epochs=config.train.epochs, callbacks=callbacks, shuffle=False,
+                                 verbose=1 if sys.stdout.isatty() else 2)
+        return {k: [float(v) for v in values] for k, values in history.history.items()}
+
+    def predict(self, info: data.DatasetInfo, subjects) -> list[dict]:
+        """Clip-level probabilities for the clips of `subjects` (sliding-window mean).
+
+        Returns:
+            `[{"clip_id", "subject", "y_true", "y_pred", "probabilities"}]` in shard order.
+        """
+        subject_of = {c["id"]: c["subject"] for c in info.clips}
+        rows = []
+        for frames, labels, ids in data.eval_dataset(
+                info, subjects, image_size=self.config.data.image_size,
+                batch_size=self.config.train.eval_batch_size):
+            for clip_id, label, p in zip(ids.numpy(), labels.numpy(), self._score(frames).numpy()):
+                clip_id = clip_id.decode("utf-8")
+                rows.append({"clip_id": clip_id, "subject": subject_of[clip_id],
+                             "y_true": int(label), "y_pred": int(np.argmax(p)),
+                             "probabilities": p.tolist()})
+        return rows
+
+
+def new_run_dir(runs_root, experiment: str) -> pathlib.Path:
+    """`runs/<experiment>/<YYYYmmdd-HHMMSS>[-n]/`, created."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    root = pathlib.Path(runs_root) / experiment
+    for n in range(1000):
+        path = root / (stamp if n == 0 else f"{stamp}-{n}")
+        try:
+            path.mkdir(parents=True)
+            return path
+        except FileExistsError:
+            continue
+    raise RuntimeError(f"cannot create a run folder under {root}")
+
+
+def cross_validate(config, data_dir, *, runs_root="runs", export_root="saved_models",
+                   export_final=True, log=print) -> tuple[pathlib.Path, dict]:
+    """Runs the experiment's protocol on a converted dataset and writes the run folder.
+
+    Writes `config.json`, `folds.json`, `predictions.csv`, `metrics.json`, `histories.json`
+    and the plots; then, with `export_final`, trains one model on all subjects with the same
+    recipe and exports it as a SavedModel (recorded in `export.json`).
+
+    Returns:
+        `(run_dir, metrics)`.
+    """
+    info = data.load_info(data_dir)
+    config = resolve_classes(config, info)
+    folds = protocols.make_folds(info.subjects, config.protocol.protocol, config.num_folds,
+                                 config.protocol.fold_seed)
+    run_dir = new_run_dir(runs_root, config.name)
+    write_json_atomic(run_dir / "config.json", {
+        **config.to_dict(),
+        "dataset": {"path": str(info.path.resolve()), "name": info.name,
+                    "num_clips": len(info.clips), "num_subjects": len(info.subjects),
+                    "num_frames": info.num_frames, "tim": info.raw.get("tim")}})
+    write_json_atomic(run_dir / "folds.json", folds)
+    log(f"run folder {run_dir}\n{config.name} at the {config.scale} scale: "
+        f"{config.data.image_size} px, windows of {config.data.window} frames, "
+        f"{config.train.epochs} epoch(s){' max (early stopping)' if config.train.early_stopping else ''}, "
+        f"{config.protocol.protocol} ({len(folds)} folds) x {config.protocol.seeds} seed(s) on "
+        f"{info.name}: {len(info.clips)} clips, {len(info.subjects)} subjects")
+    trainer = FoldTrainer(config, len(info.classes))
+    rows, histories = [], []
+    for seed in range(config.protocol.seeds):
+        for fold in folds:
+            started = time.time()
+            log(f"fold {fold['fold'] + 1}/{len(folds)} seed {seed}: train on "
+                f"{len(info.clips_of(fold['train_subjects']))} clips of "
+                f"{len(fold['train_subjects'])} subjects, test on "
+                f"{len(info.clips_of(fold['test_subjects']))} clips of "
+                f"{', '.join(fold['test_subjects'])}")
+            history = trainer.fit(info, fold["train_subjects"], seed=1000 * seed + fold["fold"],
+                                  log=log)
+            predicted = trainer.predict(info, fold["test_subjects"])
+            for row in predicted:
+                row.update(fold=fold["fold"], seed=seed)
+            rows += predicted
+            histories.append({"label": f"fold {fold['fold'] + 1} seed {seed}", "history": history})
+            correct = sum(r["y_pred"] == r["y_true"] for r in predicted)
+            log(f"  fold {fold['fold'] + 1}: {correct}/{len(predicted)} test clips correct "
+                f"({time.time() - started:.0f} s)")
+    results.write_predictions(run_dir / "predictions.csv", rows, info.classes)
+    write_json_atomic(run_dir / "histories.json", histories)
+    metrics = results.write_report(run_dir, rows, info.classes, experiment=config.name,
+                                   protocol=config.protocol.protocol, histories=histories)
+    log(results.summary(metrics))
+    if export_final:
+        log(f"final model: the same recipe on all {len(info.subjects)} subjects")
+        history = trainer.fit(info, info.subjects, seed=0, log=log)
+        path = export.export_saved_model(trainer.model, config, info.classes, export_root, extra={
+            "run": str(run_dir.resolve()), "dataset": info.name, "tim": info.raw.get("tim"),
+            "cross_validated": metrics["pooled"], "final_history": history})
+        write_json_atomic(run_dir / "export.json", {"saved_model": str(path.resolve())})
+        log(f"exported SavedModel {path} (serving_default: frames -> probabilities)")
+    return run_dir, metrics
