@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pathlib
 
 import tensorflow as tf
@@ -20,6 +21,20 @@ import tensorflow as tf
 from tfmer import features
 
 AUTOTUNE = tf.data.AUTOTUNE
+SHUFFLE_CLIPS = 64  # encoded clips held for shuffling: bounded, whatever the dataset size
+
+
+def _pipeline_options() -> tf.data.Options:
+    """Input work on a private pool of a quarter of the cores (at least one thread).
+
+    With tf.data's default pool on a 2-core CPU, input threads preempt the training step's
+    own threads and cost a third of the training speed (BENCHMARKS.md); decoding the few
+    sampled frames of a batch needs far less than a quarter of the machine.
+    """
+    options = tf.data.Options()
+    options.threading.private_threadpool_size = max(1, (os.cpu_count() or 1) // 4)
+    options.threading.max_intra_op_parallelism = 1
+    return options
 
 
 @dataclasses.dataclass(frozen=True)
@@ -155,14 +170,15 @@ def train_dataset(info: DatasetInfo, subjects, *, window: int | None, image_size
                   batch_size: int, flip: bool = True, seed=None):
     """Training batches: shuffled clips, one random window each, flipped at random.
 
-    Each pass (epoch) visits every clip of `subjects` once, with a new random window.
+    Each pass (epoch) visits every clip of `subjects` once, with a new random window. Clips
+    are shuffled by shuffling the shard order, interleaving shards and a buffer of at most
+    `SHUFFLE_CLIPS` encoded clips, so memory does not grow with the dataset.
 
     Returns:
         `tf.data.Dataset` of `(frames float32 [B, N, S, S, C] in 0..255, labels int32 [B])`.
     """
     clips = read_clips(info, subjects, shuffle_files=True, seed=seed)
-    clips = clips.shuffle(max(1, len(info.clips_of(subjects))), seed=seed,
-                          reshuffle_each_iteration=True)
+    clips = clips.shuffle(SHUFFLE_CLIPS, seed=seed, reshuffle_each_iteration=True)
 
     def sample(clip):
         encoded = clip["image/encoded"]
@@ -174,7 +190,7 @@ def train_dataset(info: DatasetInfo, subjects, *, window: int | None, image_size
         return frames, tf.cast(clip["clip/label"], tf.int32)
 
     dataset = clips.map(sample, num_parallel_calls=AUTOTUNE, deterministic=False)
-    return dataset.batch(batch_size).prefetch(AUTOTUNE)
+    return dataset.batch(batch_size).prefetch(2).with_options(_pipeline_options())
 
 
 def eval_dataset(info: DatasetInfo, subjects, *, image_size: int, batch_size: int = 1,
