@@ -60,7 +60,8 @@ def test_random_flip_flips_whole_clips():
     seen = set()
     for _ in range(30):
         out = data.random_flip(frames).numpy()
-        assert np.array_equal(out, frames.numpy()) or np.array_equal(out, frames.numpy()[:, :, ::-1])
+        flipped = frames.numpy()[:, :, ::-1]
+        assert np.array_equal(out, frames.numpy()) or np.array_equal(out, flipped)
         seen.add(np.array_equal(out, frames.numpy()))
     assert seen == {True, False}
 

@@ -18,7 +18,8 @@ def test_kfold_partitions_subjects():
 def test_folds_depend_only_on_subjects_and_fold_seed():
     assert protocols.make_folds(SUBJECTS, "kfold5", 5) == \
         protocols.make_folds(list(reversed(SUBJECTS)), "kfold5", 5)
-    assert protocols.make_folds(SUBJECTS, "kfold5", 5, 1) != protocols.make_folds(SUBJECTS, "kfold5", 5)
+    default = protocols.make_folds(SUBJECTS, "kfold5", 5)
+    assert protocols.make_folds(SUBJECTS, "kfold5", 5, fold_seed=1) != default
 
 
 def test_loso_has_one_fold_per_subject():

@@ -33,7 +33,8 @@ def test_run_folder_follows_the_contract(finished_run):
     assert config["protocol"]["protocol"] == "kfold2"
     folds = json.loads((run_dir / "folds.json").read_text())
     assert len(folds) == 2
-    assert sorted(s for f in folds for s in f["test_subjects"]) == [f"tiny/{i:02d}" for i in range(6)]
+    tested = sorted(s for f in folds for s in f["test_subjects"])
+    assert tested == [f"tiny/{i:02d}" for i in range(6)]
     for name in ("confusion_matrix.png", "folds.png", "training_curves.png"):
         assert (run_dir / name).stat().st_size > 5000, name
 

@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 _METRICS = (("accuracy", "accuracy"), ("uf1", "UF1"), ("uar", "UAR"))
 _METRIC_COLOURS = {"accuracy": "tab:blue", "uf1": "tab:orange", "uar": "tab:green"}
@@ -171,12 +172,13 @@ def plot_training_curves(histories, path, title="Training curves"):
                 if name in history:
                     values = history[name]
                     ax.plot(np.arange(1, len(values) + 1), values, style, color=colour,
-                            linewidth=1.2)
+                            linewidth=1.2, marker="o", markersize=3)
     loss_ax.set_title("loss")
     accuracy_ax.set_title("accuracy")
     accuracy_ax.set_ylim(0, 1.0)
     for ax in (loss_ax, accuracy_ax):
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
     handles = [Line2D([], [], color=colour, label=str(entry["label"]))
                for entry, colour in zip(histories, colours)]

@@ -156,7 +156,8 @@ def cross_validate(config, data_dir, *, runs_root="runs", export_root="saved_mod
     write_json_atomic(run_dir / "folds.json", folds)
     log(f"run folder {run_dir}\n{config.name} at the {config.scale} scale: "
         f"{config.data.image_size} px, windows of {config.data.window} frames, "
-        f"{config.train.epochs} epoch(s){' max (early stopping)' if config.train.early_stopping else ''}, "
+        f"{config.train.epochs} epoch(s)"
+        f"{' at most (early stopping)' if config.train.early_stopping else ''}, "
         f"{config.protocol.protocol} ({len(folds)} folds) x {config.protocol.seeds} seed(s) on "
         f"{info.name}: {len(info.clips)} clips, {len(info.subjects)} subjects")
     trainer = FoldTrainer(config, len(info.classes))
@@ -164,7 +165,7 @@ def cross_validate(config, data_dir, *, runs_root="runs", export_root="saved_mod
     for seed in range(config.protocol.seeds):
         for fold in folds:
             started = time.time()
-            log(f"fold {fold['fold'] + 1}/{len(folds)} seed {seed}: train on "
+            log(f"fold {fold['fold']} ({fold['fold'] + 1} of {len(folds)}), seed {seed}: train on "
                 f"{len(info.clips_of(fold['train_subjects']))} clips of "
                 f"{len(fold['train_subjects'])} subjects, test on "
                 f"{len(info.clips_of(fold['test_subjects']))} clips of "
@@ -175,15 +176,19 @@ def cross_validate(config, data_dir, *, runs_root="runs", export_root="saved_mod
             for row in predicted:
                 row.update(fold=fold["fold"], seed=seed)
             rows += predicted
-            histories.append({"label": f"fold {fold['fold'] + 1} seed {seed}", "history": history})
+            histories.append({"label": f"fold {fold['fold']} seed {seed}", "history": history})
             correct = sum(r["y_pred"] == r["y_true"] for r in predicted)
-            log(f"  fold {fold['fold'] + 1}: {correct}/{len(predicted)} test clips correct "
+            log(f"  fold {fold['fold']}: {correct}/{len(predicted)} test clips correct "
                 f"({time.time() - started:.0f} s)")
     results.write_predictions(run_dir / "predictions.csv", rows, info.classes)
     write_json_atomic(run_dir / "histories.json", histories)
     metrics = results.write_report(run_dir, rows, info.classes, experiment=config.name,
                                    protocol=config.protocol.protocol, histories=histories)
     log(results.summary(metrics))
+    if config.model.weights is None:
+        log("  The backbone was trained from scratch: on a few hundred clips expect figures "
+            "near chance.\n  For the VGGFace2 pre-training of the paper pass keras-vggface's "
+            "weight file:\n  --set model.weights=/path/to/rcmalli_vggface_tf_notop_resnet50.h5")
     if export_final:
         log(f"final model: the same recipe on all {len(info.subjects)} subjects")
         history = trainer.fit(info, info.subjects, seed=0, log=log)

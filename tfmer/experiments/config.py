@@ -190,7 +190,8 @@ def override(config: ExperimentConfig, assignments) -> ExperimentConfig:
             raise ValueError(f"--set {assignment!r}: {section} has no field {field!r}; fields: "
                              + ", ".join(hints))
         value = _parse(text.strip(), hints[field], assignment)
-        config = dataclasses.replace(config, **{section: dataclasses.replace(part, **{field: value})})
+        part = dataclasses.replace(part, **{field: value})
+        config = dataclasses.replace(config, **{section: part})
     return config.validate()
 
 
