@@ -25,15 +25,18 @@ SHUFFLE_CLIPS = 64  # encoded clips held for shuffling: bounded, whatever the da
 
 
 def _pipeline_options() -> tf.data.Options:
-    """Input work on a private pool of a quarter of the cores (at least one thread).
+    """Input work on a private pool of a quarter of the cores (at least one thread), with
+    the autotuner off.
 
-    With tf.data's default pool on a 2-core CPU, input threads preempt the training step's
-    own threads and cost a third of the training speed (BENCHMARKS.md); decoding the few
-    sampled frames of a batch needs far less than a quarter of the machine.
+    With tf.data's default pool and autotuning on a 2-core CPU, input threads preempt the
+    training step's own threads and cost a quarter to a third of the training speed
+    (BENCHMARKS.md); decoding the few sampled frames of a batch needs far less than a
+    quarter of the machine.
     """
     options = tf.data.Options()
     options.threading.private_threadpool_size = max(1, (os.cpu_count() or 1) // 4)
     options.threading.max_intra_op_parallelism = 1
+    options.autotune.enabled = False
     return options
 
 
