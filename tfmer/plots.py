@@ -176,9 +176,11 @@ def plot_training_curves(histories, path, title="Training curves"):
     loss_ax.set_title("loss")
     accuracy_ax.set_title("accuracy")
     accuracy_ax.set_ylim(0, 1.0)
+    epochs = max(len(entry["history"]["loss"]) for entry in histories)
     for ax in (loss_ax, accuracy_ax):
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlim(0.5, epochs + 0.5)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.grid(alpha=0.3)
     handles = [Line2D([], [], color=colour, label=str(entry["label"]))
                for entry, colour in zip(histories, colours)]
