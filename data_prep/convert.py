@@ -10,6 +10,7 @@ interrupted run never leaves a dataset that looks complete.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import multiprocessing
@@ -217,16 +218,8 @@ def convert(name: str, sources, classes, out_dir, options: ConvertOptions = Conv
 def _pool(workers: int):
     """A process pool (spawned: TensorFlow does not survive `fork`), or a null context."""
     if workers <= 1:
-        return _NoPool()
+        return contextlib.nullcontext()
     return multiprocessing.get_context("spawn").Pool(workers)
-
-
-class _NoPool:
-    def __enter__(self):
-        return None
-
-    def __exit__(self, *exc):
-        return False
 
 
 def _dataset_info(name, classes, clips, shards, errors, options) -> dict:

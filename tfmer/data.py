@@ -16,6 +16,7 @@ import json
 import os
 import pathlib
 
+import numpy as np
 import tensorflow as tf
 
 from tfmer import features
@@ -217,3 +218,23 @@ def eval_dataset(info: DatasetInfo, subjects, *, image_size: int, batch_size: in
 
     dataset = read_clips(info, subjects).map(sample, num_parallel_calls=AUTOTUNE)
     return dataset.batch(batch_size).prefetch(AUTOTUNE)
+
+
+def predict_clips(score, info: DatasetInfo, subjects, *, image_size: int,
+                  batch_size: int = 1) -> list[dict]:
+    """Scores whole clips with `score` (frames `[B, T, S, S, C]` -> probabilities `[B, K]`).
+
+    Returns:
+        `[{"clip_id", "subject", "y_true", "y_pred", "probabilities"}]` in shard order.
+    """
+    subject_of = {c["id"]: c["subject"] for c in info.clips}
+    rows = []
+    for frames, labels, ids in eval_dataset(info, subjects, image_size=image_size,
+                                            batch_size=batch_size):
+        probabilities = np.asarray(score(frames))
+        for clip_id, label, p in zip(ids.numpy(), labels.numpy(), probabilities):
+            clip_id = clip_id.decode("utf-8")
+            rows.append({"clip_id": clip_id, "subject": subject_of[clip_id],
+                         "y_true": int(label), "y_pred": int(np.argmax(p)),
+                         "probabilities": p.tolist()})
+    return rows

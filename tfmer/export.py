@@ -97,16 +97,10 @@ def evaluate_export(model_dir, data_dir, out_dir=None) -> dict:
         raise ValueError(f"{model_dir} predicts {metadata['classes']} but {data_dir} has "
                          f"classes {list(info.classes)}")
     serve = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
-    subject_of = {c["id"]: c["subject"] for c in info.clips}
-    rows = []
-    for frames, labels, ids in data.eval_dataset(
-            info, None, image_size=metadata["preprocessing"]["image_size"], batch_size=1):
-        probabilities = serve(frames=frames)["probabilities"].numpy()
-        for clip_id, label, p in zip(ids.numpy(), labels.numpy(), probabilities):
-            clip_id = clip_id.decode("utf-8")
-            rows.append({"clip_id": clip_id, "subject": subject_of[clip_id], "fold": 0,
-                         "seed": 0, "y_true": int(label), "y_pred": int(p.argmax()),
-                         "probabilities": p.tolist()})
+    rows = data.predict_clips(lambda frames: serve(frames=frames)["probabilities"], info, None,
+                              image_size=metadata["preprocessing"]["image_size"])
+    for row in rows:
+        row.update(fold=0, seed=0)
     result = results.compute_metrics(rows, info.classes, experiment=metadata["experiment"],
                                      protocol="export")
     if out_dir is not None:

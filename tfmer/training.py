@@ -16,7 +16,6 @@ import sys
 import time
 
 import keras
-import numpy as np
 import tensorflow as tf
 
 from tfmer import data, experiments, export, protocols, results
@@ -105,17 +104,9 @@ class FoldTrainer:
         Returns:
             `[{"clip_id", "subject", "y_true", "y_pred", "probabilities"}]` in shard order.
         """
-        subject_of = {c["id"]: c["subject"] for c in info.clips}
-        rows = []
-        for frames, labels, ids in data.eval_dataset(
-                info, subjects, image_size=self.config.data.image_size,
-                batch_size=self.config.train.eval_batch_size):
-            for clip_id, label, p in zip(ids.numpy(), labels.numpy(), self._score(frames).numpy()):
-                clip_id = clip_id.decode("utf-8")
-                rows.append({"clip_id": clip_id, "subject": subject_of[clip_id],
-                             "y_true": int(label), "y_pred": int(np.argmax(p)),
-                             "probabilities": p.tolist()})
-        return rows
+        return data.predict_clips(self._score, info, subjects,
+                                  image_size=self.config.data.image_size,
+                                  batch_size=self.config.train.eval_batch_size)
 
 
 def new_run_dir(runs_root, experiment: str) -> pathlib.Path:
