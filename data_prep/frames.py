@@ -49,19 +49,24 @@ def read_image(path: pathlib.Path) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
 
 
-def read_frames(path: pathlib.Path, first: int | None = None, last: int | None = None):
-    """Reads the frames numbered `first..last` (inclusive) of a frame folder or video.
+def open_frames(path: pathlib.Path, first: int | None = None, last: int | None = None):
+    """Opens the frames numbered `first..last` (inclusive) of a clip for reading one by one.
+
+    What can be checked before reading (the folder listing, `first` and `last` being in
+    it, a video opening) is checked here; a frame that turns out unreadable raises while
+    iterating. Only one frame is in memory at a time.
 
     Args:
-        path: a folder of frame images or a video file.
+        path: a folder of frame images, a video file, or a single image (a one-frame clip).
         first, last: frame numbers (see `frame_files`; 0-based frame index for videos);
-            None reads from the first or up to the last frame.
+            None reads from the first or up to the last frame. Ignored for a single image.
 
     Returns:
-        `(frames, fps)`: RGB uint8 `[T, H, W, 3]` and the video's frame rate (0.0 for folders).
+        `(frames, fps)`: an iterator of RGB uint8 `[H, W, 3]` frames in temporal order and
+        the video's frame rate (0.0 for folders and images).
 
     Raises:
-        ClipError: missing path, unreadable frame, or `first`/`last` not in the clip.
+        ClipError: missing path, `first`/`last` not in the clip, a video that cannot be opened.
     """
     if path.is_dir():
         listing = frame_files(path)
@@ -72,37 +77,53 @@ def read_frames(path: pathlib.Path, first: int | None = None, last: int | None =
                                 f"(frames {numbers[0]}..{numbers[-1]})")
         chosen = [p for n, p in listing
                   if (first is None or n >= first) and (last is None or n <= last)]
-        frames = [read_image(p) for p in chosen]
-        shapes = {f.shape for f in frames}
-        if len(shapes) > 1:
-            raise ClipError(f"frames of {path} differ in size: {sorted(shapes)}")
-        return np.stack(frames), 0.0
-    if path.suffix.lower() in VIDEO_SUFFIXES and path.is_file():
-        return _read_video(path, first, last)
-    raise ClipError(f"{path} is neither a frame folder nor a video file "
-                    f"({', '.join(sorted(VIDEO_SUFFIXES))})")
+        return (read_image(p) for p in chosen), 0.0
+    if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
+        return iter([read_image(path)]), 0.0
+    if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
+        capture = cv2.VideoCapture(str(path))
+        if not capture.isOpened():
+            raise ClipError(f"cannot open video {path}")
+        return _video_frames(capture, path, first, last), float(capture.get(cv2.CAP_PROP_FPS) or 0)
+    if not path.exists():
+        raise ClipError(f"{path} does not exist")
+    raise ClipError(f"{path} is neither a frame folder, a video file "
+                    f"({', '.join(sorted(VIDEO_SUFFIXES))}) nor an image")
 
 
-def _read_video(path: pathlib.Path, first, last):
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        raise ClipError(f"cannot open video {path}")
-    fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
-    frames, index = [], 0
+def read_frames(path: pathlib.Path, first: int | None = None, last: int | None = None):
+    """Reads the frames numbered `first..last` (inclusive) of a clip at once.
+
+    Returns:
+        `(frames, fps)`: RGB uint8 `[T, H, W, 3]` and the video's frame rate (0.0 for folders).
+
+    Raises:
+        ClipError: as `open_frames`, or frames of different sizes.
+    """
+    frames, fps = open_frames(path, first, last)
+    frames = list(frames)
+    shapes = {f.shape for f in frames}
+    if len(shapes) > 1:
+        raise ClipError(f"frames of {path} differ in size: {sorted(shapes)}")
+    return np.stack(frames), fps
+
+
+def _video_frames(capture, path: pathlib.Path, first, last):
+    index, read = 0, 0
     try:
         while last is None or index <= last:
             ok, image = capture.read()
             if not ok:
                 break
             if first is None or index >= first:
-                frames.append(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+                read += 1
+                yield cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
             index += 1
     finally:
         capture.release()
-    if not frames:
+    if not read:
         raise ClipError(f"video {path} has no readable frames"
                         + (f" from frame {first}" if first is not None else ""))
     if last is not None and index <= last:
         raise ClipError(f"offset frame {last} is past the end of video {path} "
                         f"({index} frames)")
-    return np.stack(frames), fps

@@ -15,9 +15,8 @@ from __future__ import annotations
 import csv
 import pathlib
 
-from data_prep import classes as schemes
-from data_prep import convert
-from data_prep.convert import ClipSource
+from data_prep import clip, databases
+from data_prep.clip import ClipSource
 from data_prep.frames import ClipError
 from tfmer.features import UNKNOWN
 
@@ -104,12 +103,10 @@ def convert_manifest(csv_path, out_dir, *, classes="source", name="manifest", op
         out_dir: output folder.
         classes: a class scheme for `data_prep.classes.resolve` (`source`, `tlcnn4`, `a,b,c`).
         name: dataset name, the namespace of subject ids.
-        options: `data_prep.convert.ConvertOptions`.
+        options: `data_prep.clip.ConvertOptions`.
     """
     sources, errors = read(csv_path)
-    class_list = schemes.resolve(classes, [s.emotion for s in sources])
-    sources = sorted(sources, key=lambda s: (s.subject, s.clip_id))
-    return convert.convert(
-        name, sources, class_list, out_dir, options or convert.ConvertOptions(), errors=errors,
-        extra={"source": {"converter": "manifest", "root": str(pathlib.Path(csv_path).resolve()),
-                          "classes": classes}})
+    release = databases.Release(sources, errors, crop="none", details={
+        "converter": "manifest", "root": str(pathlib.Path(csv_path).resolve())})
+    return databases.convert_release(name, release, out_dir, classes=classes,
+                                     options=options or clip.ConvertOptions())

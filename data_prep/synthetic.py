@@ -39,7 +39,6 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from data_prep import convert, manifest
 
 CLASSES = ("positive", "negative", "surprise", "others")
 """The label strings, in class-index order."""
@@ -729,10 +728,9 @@ def generate(out_dir: str | os.PathLike, *, seed: int = 0, num_subjects: int = 1
     if workers == 1:
         rows = [_write_clip(job) for job in tqdm(jobs, **bar)]
     else:
-        # fork where there is one: unlike spawn it works from any caller (no main-module
-        # re-import, no `if __name__ == "__main__"` guard needed); workers use only numpy/cv2.
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
-        with multiprocessing.get_context(method).Pool(workers, _init_worker) as pool:
+        # spawn, not fork: a forked child hangs in OpenCV when the parent has already run
+        # OpenCV's thread pool (e.g. after a face crop); workers need only numpy and cv2.
+        with multiprocessing.get_context("spawn").Pool(workers, _init_worker) as pool:
             rows = list(tqdm(pool.imap(_write_clip, jobs), **bar))
     manifest = out / "manifest.csv"
     temporary = out / f".manifest.csv.{os.getpid()}.tmp"
@@ -781,12 +779,14 @@ def build(out_dir, *, seed: int = 0, num_subjects: int = 12, clips_per_class: in
     are deleted afterwards unless `keep_raw`.
 
     Args:
-        options: `data_prep.convert.ConvertOptions`; default TIM to 32 frames of 128 px.
+        options: `data_prep.clip.ConvertOptions`; default TIM to 32 frames of 128 px.
 
     Returns:
         The content of `dataset.json`.
     """
-    options = options or convert.ConvertOptions(num_frames=32, size=128)
+    from data_prep import clip, manifest  # here: generate()'s workers stay TensorFlow-free
+
+    options = options or clip.ConvertOptions(num_frames=32, size=128)
     out = pathlib.Path(out_dir)
     raw = out / "raw"
     csv_path = generate(raw, seed=seed, num_subjects=num_subjects,

@@ -7,7 +7,7 @@ import pathlib
 
 import pytest
 
-from data_prep import convert, manifest
+from data_prep import clip, manifest
 from tests.helpers import CLASSES, labelled_frames, write_clip
 
 
@@ -29,7 +29,7 @@ def tiny_manifest(tmp_path_factory) -> pathlib.Path:
 def tiny_dataset(tiny_manifest, tmp_path_factory) -> pathlib.Path:
     """`tiny_manifest` converted: TIM to 8 frames of 32 px, 5 clips per shard."""
     out = tmp_path_factory.mktemp("tiny_data")
-    options = convert.ConvertOptions(num_frames=8, size=32, clips_per_shard=5, workers=1,
+    options = clip.ConvertOptions(num_frames=8, size=32, clips_per_shard=5, workers=1,
                                      progress=False)
     manifest.convert_manifest(tiny_manifest, out, classes="tlcnn4", name="tiny", options=options)
     return out
