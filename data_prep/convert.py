@@ -70,18 +70,19 @@ def convert(name: str, sources, classes, out_dir, options: ConvertOptions = Conv
               file=sys.stderr)
     tasks = [(source, name, classes, options) for shard in todo for source in shard["sources"]]
     workers = min(options.workers or os.cpu_count() or 1, max(1, len(tasks)))
-    with _pool(workers) as pool:
+    bar = tqdm.tqdm(total=len(tasks), desc=f"converting {name}", unit="clip",
+                    disable=not options.progress, file=sys.stderr)
+    with _pool(workers) as pool, bar:
         results = pool.imap(clip.convert_task, tasks) if pool else map(clip.convert_task, tasks)
-        results = iter(tqdm.tqdm(results, total=len(tasks), desc=f"converting {name}",
-                                 unit="clip", disable=not options.progress, file=sys.stderr))
         for shard in todo:
-            done[shard["file"]] = _write_shard(out_dir, shard, results)
+            done[shard["file"]] = _write_shard(out_dir, shard, results, bar)
     _remove_stale(out_dir, name, {s["file"] for s in shards})
     clips = [c for s in shards for c in done[s["file"]]["clips"]]
-    errors = list(errors) + [e for s in shards for e in done[s["file"]]["errors"]]
+    failed = [e for s in shards for e in done[s["file"]]["errors"]]
+    errors = list(errors) + failed
     if not clips:
-        raise ValueError(f"no clip of {name} could be converted; first errors: "
-                         + "; ".join(f"{e['clip']}: {e['reason']}" for e in errors[:3]))
+        raise ValueError(f"no clip of {name} could be converted ({len(errors)} skipped); "
+                         + "; ".join(f"{e['clip']}: {e['reason']}" for e in (failed or errors)[:3]))
     counts = [{"file": s["file"], "num_clips": len(done[s["file"]]["clips"])} for s in shards]
     info = _dataset_info(name, classes, clips, counts, errors, list(dropped), options)
     info.update(extra or {})
@@ -119,7 +120,7 @@ def _finished(out_dir: pathlib.Path, shard: dict) -> dict | None:
     return note if note.get("fingerprint") == shard["fingerprint"] else None
 
 
-def _write_shard(out_dir: pathlib.Path, shard: dict, results) -> dict:
+def _write_shard(out_dir: pathlib.Path, shard: dict, results, bar) -> dict:
     """Writes the next `len(shard["sources"])` results as one shard, then its progress note."""
     path = out_dir / shard["file"]
     tmp = path.with_name(path.name + ".tmp")
@@ -127,6 +128,7 @@ def _write_shard(out_dir: pathlib.Path, shard: dict, results) -> dict:
     with tf.io.TFRecordWriter(str(tmp)) as writer:
         for _ in shard["sources"]:
             source, record, reason = next(results)
+            bar.update()
             if record is None:
                 note["errors"].append({"clip": source.clip_id, "reason": reason})
             else:

@@ -446,7 +446,7 @@ def _subject_folders(database: Database, root: pathlib.Path):
     if len(holders) > 1 and not database.sections:
         raise ValueError(f"{database.title} subject folders found in {len(holders)} places "
                          f"under {root}: {', '.join(map(str, holders))}; pass one release "
-                         f"folder as the root")
+                         f"folder as --root and the spreadsheet with --coding")
     return folders, holders
 
 
