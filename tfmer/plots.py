@@ -70,7 +70,7 @@ def plot_confusion_matrix(matrix, class_names, path, title="Confusion matrix"):
     ax.set_xlabel("predicted")
     ax.set_ylabel("true (number of samples)")
     ax.set_title(title)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_fold_bars(folds, path, chance=None, pooled=None, title="Results per fold"):
@@ -132,7 +132,7 @@ def plot_fold_bars(folds, path, chance=None, pooled=None, title="Results per fol
     ax.set_title(title)
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8,
               frameon=False)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def plot_training_curves(histories, path, title="Training curves"):
@@ -189,7 +189,7 @@ def plot_training_curves(histories, path, title="Training curves"):
     fig.legend(handles=handles, loc="outside right upper", frameon=False,
                fontsize=8 if len(handles) <= 20 else 6, ncols=1 + len(handles) // 30)
     fig.suptitle(title)
-    return _save(fig, path)
+    return save_png(fig, path)
 
 
 def _colours(count):
@@ -199,7 +199,7 @@ def _colours(count):
     return [matplotlib.colormaps["turbo"](i / (count - 1)) for i in range(count)]
 
 
-def _save(fig, path):
+def save_png(fig, path):
     """Writes `fig` as a PNG to `path` atomically and returns `path`."""
     path = os.fspath(path)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
@@ -208,7 +208,8 @@ def _save(fig, path):
     temp_path = f"{path}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
     try:
         with open(temp_path, "xb") as stream:
-            fig.savefig(stream, format="png")
+            # zlib level 1: a quarter of the default's encoding time, ~20 % larger files.
+            fig.savefig(stream, format="png", pil_kwargs={"compress_level": 1})
         os.replace(temp_path, path)
     except BaseException:
         if os.path.exists(temp_path):
