@@ -11,6 +11,8 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 import evaluate
 import train
+from data_prep import synthetic
+from data_prep.clip import ConvertOptions
 from tfmer import data, experiments, training
 from tests.helpers import CLASSES
 
@@ -114,8 +116,56 @@ def test_trainer_reset_equals_a_fresh_model(tiny_dataset):
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
     assert train.main(["--experiment", "nope"]) == 2
-    assert "registered: exp3" in capsys.readouterr().err
+    assert "registered: exp2, exp3" in capsys.readouterr().err
     assert train.main(["--experiment", "exp3", "--data", str(tmp_path)]) == 2
     assert "no dataset.json" in capsys.readouterr().err
     assert train.main(["--list"]) == 0
     assert "Bai & Goecke" in capsys.readouterr().out
+
+
+def test_train_from_freezes_earlier_layers_and_only_later_weights_move(tiny_dataset):
+    config = experiments.get("exp3", "quick")
+    trainer = training.FoldTrainer(config, 4)
+    trainer.train_from("conv5_1_1x1_reduce")
+    info = data.load_info(tiny_dataset)
+    trainer.fit(info, info.subjects[:2], seed=0)
+    keras.utils.set_random_seed(0)
+    fresh = experiments.build(config, 4).get_layer("backbone").layer
+    backbone = trainer.model.get_layer("backbone").layer
+    cut = [layer.name for layer in backbone.layers].index("conv5_1_1x1_reduce")
+    for i, (layer, start) in enumerate(zip(backbone.layers, fresh.layers)):
+        unchanged = all(np.array_equal(a, b)
+                        for a, b in zip(layer.get_weights(), start.get_weights()))
+        assert layer.trainable == (i >= cut)
+        if i < cut:
+            assert unchanged, layer.name  # frozen, batch-norm statistics included
+    kernel = backbone.get_layer("conv5_1_1x1_reduce").get_weights()[0]
+    assert not np.array_equal(kernel, fresh.get_layer("conv5_1_1x1_reduce").get_weights()[0])
+
+
+@pytest.fixture(scope="module")
+def landmarked_dataset(tmp_path_factory):
+    """Built-in synthetic clips (they carry landmarks), 4 subjects, 8 frames of 32 px."""
+    out = tmp_path_factory.mktemp("synthetic")
+    synthetic.build(out, num_subjects=4, clips_per_class=1,
+                    options=ConvertOptions(num_frames=8, size=32, workers=1, progress=False))
+    return out
+
+
+def test_gradcam_unfreezing_selects_per_fold_on_training_subjects(landmarked_dataset, tmp_path):
+    status = train.main(["--experiment", "exp3", "--data", str(landmarked_dataset), "--quick",
+                         "--protocol", "kfold2", "--out", str(tmp_path), "--no-export",
+                         "--set", "model.unfreeze_from=gradcam",
+                         "--set", "model.gradcam_frames=4"])
+    assert status == 0
+    (run_dir,) = (tmp_path / "exp3").iterdir()
+    selections = json.loads((run_dir / "gradcam.json").read_text())
+    folds = {f["fold"]: f for f in json.loads((run_dir / "folds.json").read_text())}
+    layers = experiments.get("exp3").model.gradcam_layers
+    assert [s["fold"] for s in selections] == [0, 1]
+    for selection in selections:
+        assert [s["name"] for s in selection["layers"]] == list(layers)
+        best = max(selection["layers"], key=lambda s: s["score"])
+        assert selection["selected"] == best["name"]
+        subjects = {"synthetic/" + clip.split("/")[0] for clip in selection["frames"]}
+        assert subjects <= set(folds[selection["fold"]]["train_subjects"])

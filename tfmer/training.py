@@ -18,9 +18,10 @@ import time
 import keras
 import tensorflow as tf
 
+from gradcam import conv_layer_names, select
 from tfmer import data, experiments, export, protocols, results
 from tfmer.files import write_json_atomic
-from tfmer.models.clip import clip_probabilities
+from tfmer.models.clip import clip_probabilities, freeze_before
 
 
 def resolve_classes(config, info: data.DatasetInfo):
@@ -28,7 +29,7 @@ def resolve_classes(config, info: data.DatasetInfo):
     if config.data.classes is not None and tuple(config.data.classes) != info.classes:
         raise ValueError(f"experiment {config.name} expects classes {list(config.data.classes)} "
                          f"but {info.path} has {list(info.classes)}; convert with the matching "
-                         f"--classes or --set data.classes=...")
+                         f"--classes, or take the dataset's with --set data.classes=none")
     return dataclasses.replace(config, data=dataclasses.replace(config.data, classes=info.classes))
 
 
@@ -50,14 +51,19 @@ class FoldTrainer:
     def __init__(self, config, num_classes: int):
         self.config, self.num_classes = config, num_classes
         self.model = experiments.build(config, num_classes)
-        self.model.compile(optimizer=_optimizer(config.train),
-                           loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-        self.model.optimizer.build(self.model.trainable_variables)
-        self._optimizer_start = [v.numpy() for v in self.model.optimizer.variables]
+        self.selection = None
+        self._compile()
         self._score = tf.function(
             lambda frames: clip_probabilities(self.model, frames, config.data.window,
                                               config.data.eval_stride),
             reduce_retracing=True)
+
+    def _compile(self) -> None:
+        """(Re)compiles with a new optimizer and keeps its initial state for `reset`."""
+        self.model.compile(optimizer=_optimizer(self.config.train),
+                           loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+        self.model.optimizer.build(self.model.trainable_variables)
+        self._optimizer_start = [v.numpy() for v in self.model.optimizer.variables]
 
     def reset(self, seed: int) -> None:
         """Fresh initial weights (as `experiments.build` draws them after
@@ -76,6 +82,8 @@ class FoldTrainer:
         """
         config = self.config
         self.reset(seed)
+        if config.model.unfreeze_from == experiments.GRADCAM:
+            self.selection = self.select_layer(info, subjects, seed, log)
         fit_subjects, validation, callbacks = list(subjects), None, []
         if config.train.early_stopping:
             fit_subjects, held_out = protocols.inner_split(
@@ -97,6 +105,39 @@ class FoldTrainer:
                                  epochs=config.train.epochs, callbacks=callbacks, shuffle=False,
                                  verbose=1 if sys.stdout.isatty() else 2)
         return {k: [float(v) for v in values] for k, values in history.history.items()}
+
+    def select_layer(self, info: data.DatasetInfo, subjects, seed: int, log=print) -> dict:
+        """Grad-CAM layer selection (Bai & Goecke 2020, Section 4.3) on training subjects.
+
+        Scores the candidate backbone layers by the share of Grad-CAM heat on facial
+        features over a sample of the subjects' frames, then trains the backbone from the
+        best layer on (earlier layers frozen), recompiling when that changes what trains.
+
+        Returns:
+            `{"selected", "layers": [{"name", "score", "area"}], "frames": [clip ids]}`.
+        """
+        config = self.config
+        frames, landmarks, clip_ids = select.sample_frames(
+            info, subjects, image_size=config.data.image_size,
+            count=config.model.gradcam_frames, seed=seed)
+        layers = list(config.model.gradcam_layers) or conv_layer_names(self.model)
+        scores = select.score_layers(self.model, frames, landmarks, layers)
+        chosen = select.select_layer(scores)
+        self.train_from(chosen)
+        best = next(s for s in scores if s["name"] == chosen)
+        log(f"  Grad-CAM layer selection on {len(frames)} training frames: {chosen} "
+            f"({best['score']:.2f} of the heat on facial features, uniform {best['area']:.2f})")
+        return {"selected": chosen, "layers": scores, "frames": clip_ids}
+
+    def train_from(self, layer_name: str) -> None:
+        """Trains the backbone from `layer_name` on, freezing the layers before it."""
+        backbone = self.model.get_layer("backbone").layer
+        before = [layer.trainable for layer in backbone.layers]
+        for layer in backbone.layers:
+            layer.trainable = True
+        freeze_before(backbone, layer_name)
+        if [layer.trainable for layer in backbone.layers] != before:
+            self._compile()
 
     def predict(self, info: data.DatasetInfo, subjects) -> list[dict]:
         """Clip-level probabilities for the clips of `subjects` (sliding-window mean).
@@ -127,8 +168,9 @@ def cross_validate(config, data_dir, *, runs_root="runs", export_root="saved_mod
                    export_final=True, log=print) -> tuple[pathlib.Path, dict]:
     """Runs the experiment's protocol on a converted dataset and writes the run folder.
 
-    Writes `config.json`, `folds.json`, `predictions.csv`, `metrics.json`, `histories.json`
-    and the plots; then, with `export_final`, trains one model on all subjects with the same
+    Writes `config.json`, `folds.json`, `predictions.csv`, `metrics.json`, `histories.json`,
+    the plots and, with `model.unfreeze_from: gradcam`, `gradcam.json` (each fold's layer
+    scores and choice, made on its training subjects); then, with `export_final`, trains one model on all subjects with the same
     recipe and exports it as a SavedModel (recorded in `export.json`).
 
     Returns:
@@ -152,7 +194,7 @@ def cross_validate(config, data_dir, *, runs_root="runs", export_root="saved_mod
         f"{config.protocol.protocol} ({len(folds)} folds) x {config.protocol.seeds} seed(s) on "
         f"{info.name}: {len(info.clips)} clips, {len(info.subjects)} subjects")
     trainer = FoldTrainer(config, len(info.classes))
-    rows, histories = [], []
+    rows, histories, selections = [], [], []
     for seed in range(config.protocol.seeds):
         for fold in folds:
             started = time.time()
@@ -168,11 +210,15 @@ def cross_validate(config, data_dir, *, runs_root="runs", export_root="saved_mod
                 row.update(fold=fold["fold"], seed=seed)
             rows += predicted
             histories.append({"label": f"fold {fold['fold']} seed {seed}", "history": history})
+            if trainer.selection:
+                selections.append({"fold": fold["fold"], "seed": seed, **trainer.selection})
             correct = sum(r["y_pred"] == r["y_true"] for r in predicted)
             log(f"  fold {fold['fold']}: {correct}/{len(predicted)} test clips correct "
                 f"({time.time() - started:.0f} s)")
     results.write_predictions(run_dir / "predictions.csv", rows, info.classes)
     write_json_atomic(run_dir / "histories.json", histories)
+    if selections:
+        write_json_atomic(run_dir / "gradcam.json", selections)
     metrics = results.write_report(run_dir, rows, info.classes, experiment=config.name,
                                    protocol=config.protocol.protocol, histories=histories)
     log(results.summary(metrics))
@@ -185,7 +231,8 @@ def cross_validate(config, data_dir, *, runs_root="runs", export_root="saved_mod
         history = trainer.fit(info, info.subjects, seed=0, log=log)
         path = export.export_saved_model(trainer.model, config, info.classes, export_root, extra={
             "run": str(run_dir.resolve()), "dataset": info.name, "tim": info.raw.get("tim"),
-            "cross_validated": metrics["pooled"], "final_history": history})
+            "cross_validated": metrics["pooled"], "final_history": history,
+            "gradcam_selection": trainer.selection})
         write_json_atomic(run_dir / "export.json", {"saved_model": str(path.resolve())})
         log(f"exported SavedModel {path} (serving_default: frames -> probabilities)")
     return run_dir, metrics

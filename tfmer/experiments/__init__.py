@@ -14,6 +14,7 @@ from typing import Callable
 import keras
 
 from tfmer.experiments.config import (
+    GRADCAM,
     SCALES,
     DataConfig,
     ExperimentConfig,
@@ -107,7 +108,7 @@ def describe(name: str) -> str:
     return f"{name:<10} {config.paper}: {config.description}"
 
 
-__all__ = ["DataConfig", "ExperimentConfig", "ModelConfig", "ProtocolConfig", "TrainConfig",
+__all__ = ["GRADCAM", "DataConfig", "ExperimentConfig", "ModelConfig", "ProtocolConfig", "TrainConfig",
            "build", "build_model", "describe", "get", "names", "override", "register"]
 
-from tfmer.experiments import bai_goecke  # noqa: E402,F401  (registers exp3)
+from tfmer.experiments import bai_goecke  # noqa: E402,F401  (registers exp2, exp3)

@@ -8,6 +8,8 @@ import re
 import typing
 
 SCALES = ("paper", "builtin", "quick")
+GRADCAM = "gradcam"
+"""`model.unfreeze_from` value: choose the layer by Grad-CAM inside each training fold."""
 _PROTOCOL = re.compile(r"^(loso|kfold(\d+))$")
 
 
@@ -44,8 +46,11 @@ class ModelConfig:
         head_layers: stacked recurrent layers.
         dropout: dropout before the softmax.
         unfreeze_from: backbone layer from which on weights train (earlier ones frozen);
-            None trains everything.
-        gradcam_layers: backbone layers Grad-CAM scores for layer selection, in order.
+            `gradcam` chooses it in each training fold by Grad-CAM on that fold's training
+            frames (Bai & Goecke 2020, Section 4.3); None trains everything.
+        gradcam_layers: backbone layers Grad-CAM scores for layer selection, in order
+            (empty: every convolutional layer).
+        gradcam_frames: training frames sampled for the layer selection.
     """
 
     backbone: str = "vggface2_resnet50"
@@ -56,6 +61,7 @@ class ModelConfig:
     dropout: float = 0.5
     unfreeze_from: str | None = None
     gradcam_layers: tuple = ()
+    gradcam_frames: int = 16
 
 
 @dataclasses.dataclass(frozen=True)
