@@ -169,3 +169,16 @@ def test_gradcam_unfreezing_selects_per_fold_on_training_subjects(landmarked_dat
         assert selection["selected"] == best["name"]
         subjects = {"synthetic/" + clip.split("/")[0] for clip in selection["frames"]}
         assert subjects <= set(folds[selection["fold"]]["train_subjects"])
+
+
+def test_final_model_weights_before_and_after_training_are_kept(finished_run, tiny_dataset):
+    run_dir, _ = finished_run
+    config = experiments.get("exp3", "quick")
+    before, after = experiments.build(config, 4), experiments.build(config, 4)
+    before.load_weights(run_dir / training.INITIAL_WEIGHTS)
+    after.load_weights(run_dir / training.FINAL_WEIGHTS)
+    keras.utils.set_random_seed(0)  # the final model starts from reset(0)
+    for a, b in zip(before.get_weights(), experiments.build(config, 4).get_weights()):
+        np.testing.assert_array_equal(a, b)
+    head = after.get_layer("probabilities").get_weights()[0]
+    assert not np.array_equal(head, before.get_layer("probabilities").get_weights()[0])

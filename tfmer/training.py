@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import math
+import os
 import pathlib
 import sys
 import time
@@ -150,6 +151,18 @@ class FoldTrainer:
                                   batch_size=self.config.train.eval_batch_size)
 
 
+INITIAL_WEIGHTS = "initial.weights.h5"
+FINAL_WEIGHTS = "final.weights.h5"
+"""The final model's weights before and after training, in the run folder."""
+
+
+def _save_weights(model, path: pathlib.Path) -> None:
+    """`model.save_weights` via a temporary name and a rename."""
+    temporary = path.with_name(f".{path.stem}.tmp.weights.h5")
+    model.save_weights(temporary)
+    os.replace(temporary, path)
+
+
 def new_run_dir(runs_root, experiment: str) -> pathlib.Path:
     """`runs/<experiment>/<YYYYmmdd-HHMMSS>[-n]/`, created."""
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -171,7 +184,8 @@ def cross_validate(config, data_dir, *, runs_root="runs", export_root="saved_mod
     Writes `config.json`, `folds.json`, `predictions.csv`, `metrics.json`, `histories.json`,
     the plots and, with `model.unfreeze_from: gradcam`, `gradcam.json` (each fold's layer
     scores and choice, made on its training subjects); then, with `export_final`, trains one model on all subjects with the same
-    recipe and exports it as a SavedModel (recorded in `export.json`).
+    recipe, keeps its weights before and after training (`initial.weights.h5`,
+    `final.weights.h5`) and exports it as a SavedModel (recorded in `export.json`).
 
     Returns:
         `(run_dir, metrics)`.
@@ -228,7 +242,10 @@ def cross_validate(config, data_dir, *, runs_root="runs", export_root="saved_mod
             "weight file:\n  --set model.weights=/path/to/rcmalli_vggface_tf_notop_resnet50.h5")
     if export_final:
         log(f"final model: the same recipe on all {len(info.subjects)} subjects")
+        trainer.reset(0)  # the state `fit` starts from, kept for before/after Grad-CAM
+        _save_weights(trainer.model, run_dir / INITIAL_WEIGHTS)
         history = trainer.fit(info, info.subjects, seed=0, log=log)
+        _save_weights(trainer.model, run_dir / FINAL_WEIGHTS)
         path = export.export_saved_model(trainer.model, config, info.classes, export_root, extra={
             "run": str(run_dir.resolve()), "dataset": info.name, "tim": info.raw.get("tim"),
             "cross_validated": metrics["pooled"], "final_history": history,
