@@ -5,6 +5,10 @@ facial features of sample frames, picks l_s (Bai & Goecke 2020, Section 4.3) and
 `DIR/report.json`, `DIR/report.html` and PNG grids (see `gradcam.select.select`). With no
 `--data`, the built-in synthetic dataset (built on first use in `data/synthetic`, as
 `train.py` does) at the experiment's `builtin` scale; `--quick` shrinks any run.
+
+`python -m gradcam compare RUN_DIR [--out DIR] [--layer NAME]`: Grad-CAM of a finished run's
+final model before and after training (Bai & Goecke 2020, Figure 4); writes
+`DIR/before_after.png` and `DIR/before_after.json` (see `gradcam.compare.compare`).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import sys
 import time
 
 from data_prep import synthetic
-from gradcam import report, select
+from gradcam import compare, report, select
 
 BUILTIN_DATA = "data/synthetic"  # as train.py
 
@@ -44,11 +48,41 @@ def _parser() -> argparse.ArgumentParser:
     command.add_argument("--set", dest="overrides", action="append", default=[],
                          metavar="KEY=VALUE",
                          help="override a config field, e.g. model.weights=PATH")
+    command = commands.add_parser(
+        "compare", help="Grad-CAM of a run's final model before and after training",
+        description="Grad-CAM heatmaps of the same sample frames with a finished run's final "
+        "model before and after training, at one layer (Bai & Goecke 2020, Figure 4).")
+    command.add_argument("run_dir", metavar="RUN_DIR",
+                         help="a train.py run folder (runs/<experiment>/<time stamp>)")
+    command.add_argument("--out", help=f"output folder (default RUN_DIR/{compare.OUT_DIR})")
+    command.add_argument("--layer", help="layer to explain; default the final model's "
+                         "Grad-CAM selection, else the backbone's last block output")
+    command.add_argument("--count", type=int, default=8,
+                         help="sample frames, one per clip, of all subjects (default 8)")
+    command.add_argument("--canonical-landmarks", action="store_true",
+                         help="a fixed landmark layout instead of the clips' own (valid "
+                         "for aligned face crops only)")
     return parser
+
+
+def _compare(args) -> int:
+    started = time.time()
+    try:
+        content = compare.compare(args.run_dir, args.out, layer=args.layer, count=args.count,
+                                  canonical_landmarks=args.canonical_landmarks)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    out = args.out or f"{args.run_dir}/{compare.OUT_DIR}"
+    print(compare.summary(content))
+    print(f"figure: {out}/{compare.FIGURE} ({time.time() - started:.0f} s)")
+    return 0
 
 
 def main(argv=None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "compare":
+        return _compare(args)
     scale = "quick" if args.quick else ("paper" if args.data else "builtin")
     layers = args.layers
     if layers and layers != "all":

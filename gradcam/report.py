@@ -154,6 +154,41 @@ def plot_layer(frames, masks, heatmaps, entry: dict, clip_ids, path,
     return plots.save_png(figure, path)
 
 
+def plot_before_after(frames, masks, before, after, content: dict, path) -> str:
+    """Grad-CAM of the same frames before and after training (Bai & Goecke 2020, Figure 4).
+
+    A row per frame (labelled with its clip and class): the frame with its facial-feature
+    regions outlined, the overlay before training, the overlay after, each overlay titled
+    with its share of heat on the regions ("no heat" for an all-zero map).
+
+    Args:
+        frames: uint8 `[N, S, S, 3]` RGB.
+        masks: bool `[N, S, S]` facial-feature regions of the frames.
+        before, after: `[N, h, w]` Grad-CAM maps in 0..1 of one layer.
+        content: the comparison (`gradcam.compare.compare`): `layer`, `layer_source`,
+            `experiment`, `num_subjects`, `frames` (`[{"clip_id", "label", "before",
+            "after"}]`), `mean_before`, `mean_after`, `area`.
+        path: output PNG.
+
+    Returns:
+        `path` as a str.
+    """
+    entries = content["frames"]
+    cells = [[_cell(frames[i], masks[i]), _cell(frames[i], masks[i], before[i]),
+              _cell(frames[i], masks[i], after[i])] for i in range(len(entries))]
+    titles = [["facial features", f"before training: {_share_text(entry['before'], before[i])}",
+               f"after training: {_share_text(entry['after'], after[i])}"]
+              for i, entry in enumerate(entries)]
+    labels = [f"{_short(entry['clip_id'])}\n{entry['label']}" for entry in entries]
+    title = (f"Grad-CAM of {content['experiment']}'s final model at {content['layer']} "
+             f"({content['layer_source']})\nbefore and after training, on frames of all "
+             f"{content['num_subjects']} subjects (its training data), for each clip's label\n"
+             f"mean share of heat on the outlined facial features: before "
+             f"{content['mean_before']:.3f} -> after {content['mean_after']:.3f} "
+             f"(uniform {content['area']:.3f})")
+    return plots.save_png(_mosaic_figure(cells, title, titles=titles, labels=labels), path)
+
+
 def render_html(content: dict, layer_files: dict) -> str:
     """The self-contained `report.html` (figures by relative path)."""
     selected = content["selected"]
@@ -226,13 +261,14 @@ def summary(content: dict, top: int = 5) -> str:
     return "\n".join(lines)
 
 
-def _cell(frame, mask, heatmap) -> np.ndarray:
-    """The overlay of one frame at `_CELL_PIXELS`, its regions outlined: uint8 `[C, C, 3]`."""
+def _cell(frame, mask, heatmap=None) -> np.ndarray:
+    """The overlay of one frame at `_CELL_PIXELS` (the frame alone without `heatmap`), its
+    regions outlined: uint8 `[C, C, 3]`."""
     size = _CELL_PIXELS
     shrink = frame.shape[0] > size
     frame = cv2.resize(frame, (size, size),
                        interpolation=cv2.INTER_AREA if shrink else cv2.INTER_NEAREST)
-    image = overlay(frame, heatmap)
+    image = frame.copy() if heatmap is None else overlay(frame, heatmap)
     outline = cv2.resize(mask.astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR)
     contours, _ = cv2.findContours((outline >= 0.5).astype(np.uint8), cv2.RETR_LIST,
                                    cv2.CHAIN_APPROX_NONE)
@@ -285,6 +321,11 @@ def _mosaic_figure(cells, title: str, *, titles=(), labels=None, selected=()) ->
                     fontsize=8, color=_SELECTED if chosen else "black",
                     fontweight="bold" if chosen else "normal")
     return fig
+
+
+def _share_text(share: float, heatmap) -> str:
+    """A heat share for a title, "no heat" for an all-zero heatmap."""
+    return f"{share:.3f}" if np.any(np.asarray(heatmap) > 0) else "no heat"
 
 
 def _short(clip_id: str, length: int = 22) -> str:

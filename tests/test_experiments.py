@@ -66,3 +66,14 @@ def test_unfreeze_from_freezes_earlier_backbone_layers():
     assert all(layer.trainable for layer in backbone.layers[cut:])
     with pytest.raises(ValueError, match="unknown layer 'conv9'.*valid layers: .*conv1_7x7_s2"):
         build_clip_model(num_classes=3, image_size=32, unfreeze_from="conv9")
+
+
+def test_exp1_is_the_frame_level_experiment():
+    paper, quick = experiments.get("exp1"), experiments.get("exp1", "quick")
+    assert (paper.data.window, paper.data.eval_stride, paper.model.head) == (1, 1, "fc")
+    assert paper.model.fc_units == (1024, 256) and paper.model.unfreeze_from == "gradcam"
+    assert paper.data.balance_classes and paper.data.frames_per_class == 15000
+    assert paper.data.rotation == 10.0 and paper.data.classes is not None
+    assert quick.data.classes is None and quick.model.unfreeze_from is None
+    assert (quick.data.window, quick.data.eval_stride) == (1, 1)
+    assert quick.data.frames_per_class * 4 <= 2 * quick.train.batch_size  # two steps

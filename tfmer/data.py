@@ -2,8 +2,9 @@
 
 Stages, each a plain function that works eagerly and inside `Dataset.map`:
 read (shards interleaved) -> parse (`tfmer.features.parse`) -> select subjects ->
-sample in time (`random_window`, `center_window`) -> decode (`decode_frames`) ->
-resize (`resize_frames`) -> augment (`random_flip`) -> batch -> prefetch.
+[balance classes (`balanced_clips`)] -> sample in time (`random_window`, `center_window`) ->
+decode (`decode_frames`) -> resize (`resize_frames`) -> augment (`random_flip`,
+`random_rotation`) -> batch -> prefetch.
 
 Frames are decoded only after temporal sampling, so a training sample decodes N frames, not
 the whole clip. Clips stream from the shards; nothing holds a whole dataset in memory.
@@ -170,19 +171,76 @@ def random_flip(frames, seed=None):
     return tf.cond(flip, lambda: tf.reverse(frames, axis=[2]), lambda: frames)
 
 
+def random_rotation(frames, max_degrees: float, seed=None):
+    """Rotates a whole clip `[T, H, W, C]` (float32) about the frame centre by one angle
+    drawn uniformly from [-max_degrees, max_degrees]; bilinear, borders reflected."""
+    angle = tf.random.uniform([], -max_degrees, max_degrees, seed=seed) * (np.pi / 180)
+    height = tf.cast(tf.shape(frames)[1], tf.float32)
+    width = tf.cast(tf.shape(frames)[2], tf.float32)
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    # Output pixel (x, y) reads input (cos dx - sin dy + cx, sin dx + cos dy + cy).
+    transform = tf.stack([cos, -sin, cx - cos * cx + sin * cy,
+                          sin, cos, cy - sin * cx - cos * cy, 0.0, 0.0])
+    return tf.raw_ops.ImageProjectiveTransformV3(
+        images=frames, transforms=transform[None], output_shape=tf.shape(frames)[1:3],
+        fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
+
+
+def balanced_clips(info: DatasetInfo, subjects, *, seed=None):
+    """An endless stream of the subjects' encoded clips, each drawn from a class chosen
+    uniformly among the classes the subjects have (Bai & Goecke 2020, Table 1 AugI: every
+    class contributes about equally many samples, whatever its clip count).
+
+    One reader per class filters the shards to its class and caches that class's encoded
+    clips in memory, then shuffles them (a buffer of at most `SHUFFLE_CLIPS` clips) and
+    repeats; `sample_from_datasets` picks among the classes with equal weights. Unlike the
+    rest of the pipeline this holds the subjects' encoded clips in memory (PNG frames as
+    stored, not decoded: ~100 KB per 224 px frame), once the first pass of each class is
+    read: without it, a class of n clips would re-read every shard every n samples.
+
+    Returns:
+        An infinite `tf.data.Dataset` of `tfmer.features.parse` dicts.
+    """
+    present = sorted({info.classes.index(c["label"]) for c in info.clips_of(subjects)})
+    if not present:
+        raise ValueError(f"{info.path}: no clips of subjects {sorted(subjects)} to balance")
+    streams = []
+    for label in present:
+        clips = read_clips(info, subjects, shuffle_files=True, seed=seed).filter(
+            lambda clip, label=label: tf.equal(tf.cast(clip["clip/label"], tf.int32), label))
+        streams.append(clips.cache().shuffle(SHUFFLE_CLIPS, seed=seed,
+                                             reshuffle_each_iteration=True).repeat())
+    return tf.data.Dataset.sample_from_datasets(
+        streams, weights=[1 / len(streams)] * len(streams), seed=seed)
+
+
 def train_dataset(info: DatasetInfo, subjects, *, window: int | None, image_size: int,
-                  batch_size: int, flip: bool = True, seed=None):
-    """Training batches: shuffled clips, one random window each, flipped at random.
+                  batch_size: int, flip: bool = True, rotation: float = 0.0,
+                  balance_classes: bool = False, samples_per_epoch: int | None = None,
+                  seed=None):
+    """Training batches: shuffled clips, one random window each, flipped (and rotated) at
+    random.
 
     Each pass (epoch) visits every clip of `subjects` once, with a new random window. Clips
     are shuffled by shuffling the shard order, interleaving shards and a buffer of at most
-    `SHUFFLE_CLIPS` encoded clips, so memory does not grow with the dataset.
+    `SHUFFLE_CLIPS` encoded clips, so memory does not grow with the dataset. With
+    `balance_classes`, a pass is instead `samples_per_epoch` samples, each from a clip of a
+    class chosen uniformly (`balanced_clips`).
+
+    Args:
+        rotation: largest random rotation in degrees (`random_rotation`); 0 for none.
 
     Returns:
         `tf.data.Dataset` of `(frames float32 [B, N, S, S, C] in 0..255, labels int32 [B])`.
     """
-    clips = read_clips(info, subjects, shuffle_files=True, seed=seed)
-    clips = clips.shuffle(SHUFFLE_CLIPS, seed=seed, reshuffle_each_iteration=True)
+    if balance_classes:
+        if not samples_per_epoch:
+            raise ValueError("train_dataset: balance_classes needs samples_per_epoch >= 1")
+        clips = balanced_clips(info, subjects, seed=seed).take(samples_per_epoch)
+    else:
+        clips = read_clips(info, subjects, shuffle_files=True, seed=seed)
+        clips = clips.shuffle(SHUFFLE_CLIPS, seed=seed, reshuffle_each_iteration=True)
 
     def sample(clip):
         encoded = clip["image/encoded"]
@@ -191,6 +249,8 @@ def train_dataset(info: DatasetInfo, subjects, *, window: int | None, image_size
         frames = resize_frames(decode_frames(encoded, info.channels), image_size)
         if flip:
             frames = random_flip(frames)
+        if rotation:
+            frames = random_rotation(frames, rotation)
         return frames, tf.cast(clip["clip/label"], tf.int32)
 
     dataset = clips.map(sample, num_parallel_calls=AUTOTUNE, deterministic=False)
@@ -221,8 +281,13 @@ def eval_dataset(info: DatasetInfo, subjects, *, image_size: int, batch_size: in
 
 
 def predict_clips(score, info: DatasetInfo, subjects, *, image_size: int,
-                  batch_size: int = 1) -> list[dict]:
+                  batch_size: int = 1, with_windows: bool = False) -> list[dict]:
     """Scores whole clips with `score` (frames `[B, T, S, S, C]` -> probabilities `[B, K]`).
+
+    Args:
+        with_windows: `score` returns `(probabilities [B, K], window probabilities
+            [B, W, K])` (`clip_probabilities(..., return_windows=True)`), and each row also
+            gets `window_probabilities` (`[W][K]` lists).
 
     Returns:
         `[{"clip_id", "subject", "y_true", "y_pred", "probabilities"}]` in shard order.
@@ -231,10 +296,14 @@ def predict_clips(score, info: DatasetInfo, subjects, *, image_size: int,
     rows = []
     for frames, labels, ids in eval_dataset(info, subjects, image_size=image_size,
                                             batch_size=batch_size):
-        probabilities = np.asarray(score(frames))
-        for clip_id, label, p in zip(ids.numpy(), labels.numpy(), probabilities):
+        scores = score(frames)
+        probabilities = np.asarray(scores[0] if with_windows else scores)
+        windows = np.asarray(scores[1]) if with_windows else [None] * len(probabilities)
+        for clip_id, label, p, w in zip(ids.numpy(), labels.numpy(), probabilities, windows):
             clip_id = clip_id.decode("utf-8")
             rows.append({"clip_id": clip_id, "subject": subject_of[clip_id],
                          "y_true": int(label), "y_pred": int(np.argmax(p)),
                          "probabilities": p.tolist()})
+            if with_windows:
+                rows[-1]["window_probabilities"] = w.tolist()
     return rows

@@ -104,6 +104,51 @@ def write_report(run_dir, rows, classes, *, experiment: str, protocol: str,
     return result
 
 
+def majority_vote(frame_probabilities) -> int:
+    """The class most frames of a clip predict; a tie goes to the tied class with the
+    highest summed probability. `frame_probabilities`: `[frames, K]`."""
+    frame_probabilities = np.asarray(frame_probabilities)
+    votes = np.bincount(frame_probabilities.argmax(axis=1),
+                        minlength=frame_probabilities.shape[1])
+    tied = np.flatnonzero(votes == votes.max())
+    return int(tied[np.argmax(frame_probabilities.sum(axis=0)[tied])])
+
+
+def frame_metrics(rows, classes, *, eval_stride: int = 1) -> dict:
+    """`frame_metrics.json` of a frame model: figures over frames and by majority vote.
+
+    Args:
+        rows: prediction rows with `window_probabilities` (`[frames][K]`, the probabilities
+            of each scored frame of the clip; every `eval_stride`-th frame and the last).
+
+    Returns:
+        `{"frame": accuracy/UF1/UAR/n pooled over all scored test frames of all folds (and
+        seeds), each with its clip's label; "majority": the same over clips predicted by
+        the majority vote of their frames (`majority_vote`); "classes", "eval_stride"}`.
+    """
+    k = len(classes)
+    frame_true, frame_pred, clip_true, clip_pred = [], [], [], []
+    for row in rows:
+        frames = np.asarray(row["window_probabilities"])
+        frame_true += [row["y_true"]] * len(frames)
+        frame_pred += frames.argmax(axis=1).tolist()
+        clip_true.append(row["y_true"])
+        clip_pred.append(majority_vote(frames))
+    return {"classes": list(classes), "eval_stride": eval_stride,
+            "frame": metrics.classification_metrics(frame_true, frame_pred, k),
+            "majority": metrics.classification_metrics(clip_true, clip_pred, k)}
+
+
+def frame_summary(result: dict) -> str:
+    """The `frame_metrics.json` figures, two lines."""
+    return "\n".join(
+        f"  {label:<33}" + "  ".join(f"{name.upper()} {result[key][name]:.3f}"
+                                     for name in metrics.METRIC_NAMES)
+        + f"   (n={result[key]['n']})"
+        for key, label in (("frame", "per frame (pooled test frames):"),
+                           ("majority", "majority vote of frames:")))
+
+
 def summary(result: dict) -> str:
     """The figures a researcher reads first, with the chance levels beside them."""
     pooled, chance = result["pooled"], result["chance"]

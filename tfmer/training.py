@@ -54,9 +54,13 @@ class FoldTrainer:
         self.model = experiments.build(config, num_classes)
         self.selection = None
         self._compile()
+        # Frame models (windows of 1 frame) also return each frame's probabilities, from
+        # the same pass, for the frame-level and majority-vote figures.
+        self.frame_level = config.data.window == 1
         self._score = tf.function(
             lambda frames: clip_probabilities(self.model, frames, config.data.window,
-                                              config.data.eval_stride),
+                                              config.data.eval_stride,
+                                              return_windows=self.frame_level),
             reduce_retracing=True)
 
     def _compile(self) -> None:
@@ -96,12 +100,17 @@ class FoldTrainer:
             ).map(lambda frames, labels, ids: (frames, labels))
             callbacks.append(keras.callbacks.EarlyStopping(
                 monitor="val_loss", patience=config.train.patience, restore_best_weights=True))
-        num_clips = len(info.clips_of(fit_subjects))
+        # An epoch: every clip once, or with class balancing frames_per_class samples for
+        # each class (Bai & Goecke 2020, Table 1 AugI).
+        samples = (config.data.frames_per_class * self.num_classes
+                   if config.data.balance_classes else len(info.clips_of(fit_subjects)))
         training = data.train_dataset(
             info, fit_subjects, window=config.data.window, image_size=config.data.image_size,
-            batch_size=config.train.batch_size, flip=config.data.flip, seed=seed,
+            batch_size=config.train.batch_size, flip=config.data.flip,
+            rotation=config.data.rotation, balance_classes=config.data.balance_classes,
+            samples_per_epoch=samples, seed=seed,
         ).apply(tf.data.experimental.assert_cardinality(
-            math.ceil(num_clips / config.train.batch_size)))
+            math.ceil(samples / config.train.batch_size)))
         history = self.model.fit(training, validation_data=validation,
                                  epochs=config.train.epochs, callbacks=callbacks, shuffle=False,
                                  verbose=1 if sys.stdout.isatty() else 2)
@@ -144,11 +153,14 @@ class FoldTrainer:
         """Clip-level probabilities for the clips of `subjects` (sliding-window mean).
 
         Returns:
-            `[{"clip_id", "subject", "y_true", "y_pred", "probabilities"}]` in shard order.
+            `[{"clip_id", "subject", "y_true", "y_pred", "probabilities"}]` in shard order;
+            for frame models (`frame_level`) also `window_probabilities` `[W][K]`, one row
+            per scored frame.
         """
         return data.predict_clips(self._score, info, subjects,
                                   image_size=self.config.data.image_size,
-                                  batch_size=self.config.train.eval_batch_size)
+                                  batch_size=self.config.train.eval_batch_size,
+                                  with_windows=self.frame_level)
 
 
 INITIAL_WEIGHTS = "initial.weights.h5"
@@ -182,7 +194,8 @@ def cross_validate(config, data_dir, *, runs_root="runs", export_root="saved_mod
     """Runs the experiment's protocol on a converted dataset and writes the run folder.
 
     Writes `config.json`, `folds.json`, `predictions.csv`, `metrics.json`, `histories.json`,
-    the plots and, with `model.unfreeze_from: gradcam`, `gradcam.json` (each fold's layer
+    the plots, for frame models (`data.window` 1) `frame_metrics.json` (per-frame and
+    majority-vote figures, `results.frame_metrics`) and, with `model.unfreeze_from: gradcam`, `gradcam.json` (each fold's layer
     scores and choice, made on its training subjects); then, with `export_final`, trains one model on all subjects with the same
     recipe, keeps its weights before and after training (`initial.weights.h5`,
     `final.weights.h5`) and exports it as a SavedModel (recorded in `export.json`).
@@ -236,6 +249,11 @@ def cross_validate(config, data_dir, *, runs_root="runs", export_root="saved_mod
     metrics = results.write_report(run_dir, rows, info.classes, experiment=config.name,
                                    protocol=config.protocol.protocol, histories=histories)
     log(results.summary(metrics))
+    if trainer.frame_level:
+        frame_metrics = results.frame_metrics(rows, info.classes,
+                                              eval_stride=config.data.eval_stride)
+        write_json_atomic(run_dir / "frame_metrics.json", frame_metrics)
+        log(results.frame_summary(frame_metrics))
     if config.model.weights is None:
         log("  The backbone was trained from scratch: on a few hundred clips expect figures "
             "near chance.\n  For the VGGFace2 pre-training of the paper pass keras-vggface's "

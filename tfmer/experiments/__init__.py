@@ -111,4 +111,4 @@ def describe(name: str) -> str:
 __all__ = ["GRADCAM", "DataConfig", "ExperimentConfig", "ModelConfig", "ProtocolConfig", "TrainConfig",
            "build", "build_model", "describe", "get", "names", "override", "register"]
 
-from tfmer.experiments import bai_goecke  # noqa: E402,F401  (registers exp2, exp3)
+from tfmer.experiments import bai_goecke  # noqa: E402,F401  (registers exp1, exp2, exp3)

@@ -8,6 +8,8 @@ import re
 import typing
 
 SCALES = ("paper", "builtin", "quick")
+HEADS = ("bilstm", "lstm", "fc")
+"""`model.head` values (`tfmer.models.clip.build_clip_model`)."""
 GRADCAM = "gradcam"
 """`model.unfreeze_from` value: choose the layer by Grad-CAM inside each training fold."""
 _PROTOCOL = re.compile(r"^(loso|kfold(\d+))$")
@@ -24,6 +26,12 @@ class DataConfig:
             averages the softmax over sliding windows of N. None feeds whole clips.
         eval_stride: step between the evaluation's sliding windows.
         flip: random horizontal flips of whole clips while training.
+        rotation: random rotations of training samples by an angle drawn uniformly from
+            [-rotation, rotation] degrees (one angle per sample); 0 turns them off.
+        balance_classes: draw each training sample from a class chosen uniformly instead
+            of visiting every clip once per epoch (Bai & Goecke 2020, Table 1 AugI).
+        frames_per_class: with `balance_classes`, training samples per class and epoch
+            (an epoch is `frames_per_class * num_classes` samples).
     """
 
     classes: tuple | None = None
@@ -31,6 +39,9 @@ class DataConfig:
     window: int | None = 13
     eval_stride: int = 1
     flip: bool = True
+    rotation: float = 0.0
+    balance_classes: bool = False
+    frames_per_class: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,10 +52,13 @@ class ModelConfig:
         backbone: a key of `tfmer.models.clip.BACKBONES`.
         weights: pretrained backbone weight file (e.g. keras-vggface's
             `rcmalli_vggface_tf_notop_resnet50.h5`), or None to train from scratch.
-        head: `bilstm` or `lstm`.
-        head_units: LSTM units (per direction for `bilstm`).
-        head_layers: stacked recurrent layers.
-        dropout: dropout before the softmax.
+        head: `bilstm`, `lstm` (recurrent heads over a window) or `fc` (per-frame fully
+            connected layers, frame softmaxes averaged over time).
+        head_units: LSTM units (per direction for `bilstm`); unused by `fc`.
+        head_layers: stacked recurrent layers; unused by `fc`.
+        fc_units: widths of the ReLU layers of the `fc` head, in order (each followed by
+            `dropout`); the class layer comes after them.
+        dropout: dropout before the softmax (and after each `fc_units` layer).
         unfreeze_from: backbone layer from which on weights train (earlier ones frozen);
             `gradcam` chooses it in each training fold by Grad-CAM on that fold's training
             frames (Bai & Goecke 2020, Section 4.3); None trains everything.
@@ -58,6 +72,7 @@ class ModelConfig:
     head: str = "bilstm"
     head_units: int = 128
     head_layers: int = 1
+    fc_units: tuple[int, ...] = (1024, 256)
     dropout: float = 0.5
     unfreeze_from: str | None = None
     gradcam_layers: tuple = ()
@@ -146,6 +161,14 @@ class ExperimentConfig:
             (self.data.classes is None or len(set(self.data.classes)) == len(self.data.classes)
              and len(self.data.classes) >= 2,
              f"data.classes {self.data.classes} must list at least 2 distinct classes"),
+            (self.data.rotation >= 0 and self.data.rotation < 180,
+             f"data.rotation {self.data.rotation} not in [0, 180) degrees"),
+            (not self.data.balance_classes or (self.data.frames_per_class or 0) >= 1,
+             f"data.balance_classes needs data.frames_per_class >= 1, found "
+             f"{self.data.frames_per_class}"),
+            (self.model.head in HEADS, f"model.head {self.model.head!r} is not one of {HEADS}"),
+            (self.model.head != "fc" or all(u >= 1 for u in self.model.fc_units),
+             f"model.fc_units {self.model.fc_units} must all be >= 1"),
             (self.model.head_layers >= 1, f"model.head_layers {self.model.head_layers} < 1"),
             (self.model.head_units >= 1, f"model.head_units {self.model.head_units} < 1"),
             (0 <= self.model.dropout < 1, f"model.dropout {self.model.dropout} not in [0, 1)"),
@@ -209,6 +232,13 @@ def _parse(text: str, hint, assignment: str):
     except json.JSONDecodeError:
         value = text
     allowed = typing.get_args(hint) or (hint,)
+    if typing.get_origin(hint) is tuple and allowed[0] is int:  # tuple[int, ...]
+        items = value if isinstance(value, list) else str(value).split(",")
+        try:
+            return tuple(int(str(v).strip()) for v in items if str(v).strip())
+        except ValueError:
+            raise ValueError(f"--set {assignment!r}: {text!r} is not a list of integers "
+                             f"(e.g. 1024,256)") from None
     if tuple in allowed or typing.get_origin(hint) is tuple:
         items = value if isinstance(value, list) else str(value).split(",")
         return tuple(str(v).strip() for v in items if str(v).strip())

@@ -1,5 +1,9 @@
 """Clip classifiers: a frame backbone under `TimeDistributed`, a temporal head, softmax.
 
+Heads: `bilstm` / `lstm` read the window's frame features in order; `fc` classifies each
+frame alone (fully connected layers and a class layer per frame) and averages the frame
+logits over time before the softmax, so a one-frame window gives that frame's softmax.
+
 `clip_probabilities` scores whole clips by averaging a window model's softmax over sliding
 windows; evaluation and the exported SavedModel both use it, so they agree.
 """
@@ -19,7 +23,7 @@ BACKBONES = {
             weights=weights, input_shape=input_shape, include_top=False, pooling="avg"),
         VGGFace2Preprocess),
 }
-HEADS = ("bilstm", "lstm")
+HEADS = ("bilstm", "lstm", "fc")
 
 
 @keras.saving.register_keras_serializable(package="tfmer")
@@ -62,12 +66,19 @@ def freeze_before(backbone: keras.Model, layer_name: str) -> list[str]:
 def build_clip_model(*, num_classes: int, image_size: int, num_frames: int | None = None,
                      backbone: str = "vggface2_resnet50", weights: str | None = None,
                      head: str = "bilstm", head_units: int = 128, head_layers: int = 1,
-                     dropout: float = 0.5, unfreeze_from: str | None = None,
+                     fc_units=(1024, 256), dropout: float = 0.5,
+                     unfreeze_from: str | None = None,
                      name: str = "clip_model") -> keras.Model:
-    """Backbone per frame, recurrent head over time, softmax over classes.
+    """Backbone per frame, a head over time, softmax over classes.
 
     Input `frames` float32 `[batch, T, image_size, image_size, 3]`, RGB in 0..255 (T may be
     None: any length); output `probabilities` `[batch, num_classes]`.
+
+    The `fc` head: per frame, Dense `fc_units[i]` + ReLU + dropout for each width (`fc_1`,
+    `fc_2`, ...), then the class layer `logits` (no activation) -> `[batch, T, classes]`;
+    `frame_mean` averages the logits over time and the `Softmax` layer `probabilities`
+    ends the model (Grad-CAM takes its input as the class score). For T = 1 the output is
+    the frame's softmax; `clip_probabilities` with `window=1` averages those over frames.
 
     Args:
         num_classes: classes of the softmax.
@@ -78,7 +89,8 @@ def build_clip_model(*, num_classes: int, image_size: int, num_frames: int | Non
         head: `bilstm` (one bidirectional LSTM per layer) or `lstm` (stacked LSTMs).
         head_units: LSTM units (per direction for `bilstm`).
         head_layers: stacked recurrent layers.
-        dropout: dropout before the softmax layer.
+        fc_units: widths of the `fc` head's ReLU layers.
+        dropout: dropout before the softmax layer (and after each `fc` layer).
         unfreeze_from: backbone layer from which on weights train; earlier ones are frozen.
             None trains the whole backbone.
     """
@@ -93,6 +105,14 @@ def build_clip_model(*, num_classes: int, image_size: int, num_frames: int | Non
     inputs = keras.Input([num_frames, image_size, image_size, 3], name="frames")
     x = preprocess(name="preprocess")(inputs)
     x = FoldedTimeDistributed(frame_model, name="backbone")(x)
+    if head == "fc":
+        for i, units in enumerate(fc_units):
+            x = keras.layers.Dense(int(units), activation="relu", name=f"fc_{i + 1}")(x)
+            x = keras.layers.Dropout(dropout, name=f"dropout_{i + 1}")(x)
+        x = keras.layers.Dense(num_classes, name="logits")(x)  # [batch, T, classes]
+        x = keras.layers.GlobalAveragePooling1D(name="frame_mean")(x)
+        outputs = keras.layers.Softmax(name="probabilities")(x)
+        return keras.Model(inputs, outputs, name=name)
     for i in range(head_layers):
         last = i == head_layers - 1
         lstm = keras.layers.LSTM(head_units, return_sequences=not last, name=f"lstm_{i + 1}")
@@ -111,7 +131,8 @@ def window_starts(num_frames, window: int, stride: int):
     return tf.cond(starts[-1] < last, lambda: tf.concat([starts, [last]], 0), lambda: starts)
 
 
-def clip_probabilities(model: keras.Model, frames, window: int | None, stride: int = 1):
+def clip_probabilities(model: keras.Model, frames, window: int | None, stride: int = 1,
+                       return_windows: bool = False):
     """Clip-level class probabilities of a window model.
 
     Args:
@@ -119,13 +140,17 @@ def clip_probabilities(model: keras.Model, frames, window: int | None, stride: i
         frames: float32 `[B, T, H, W, C]`, whole clips.
         window: window length N, or None to feed the whole clip at once.
         stride: step between window starts.
+        return_windows: also return the probabilities of each window.
 
     Returns:
         float32 `[B, K]`: the mean of the window probabilities of each clip (clips shorter
-        than `window` repeat their last frame).
+        than `window` repeat their last frame); with `return_windows`, also those window
+        probabilities `[B, W, K]` (W windows per clip; for `window=1, stride=1` the
+        probabilities of each frame).
     """
     if not window:
-        return model(frames, training=False)
+        probabilities = model(frames, training=False)
+        return (probabilities, probabilities[:, None]) if return_windows else probabilities
     num_frames = tf.shape(frames)[1]
     starts = window_starts(num_frames, window, stride)
     offsets = tf.range(window, dtype=tf.int32)
@@ -135,4 +160,5 @@ def clip_probabilities(model: keras.Model, frames, window: int | None, stride: i
     flat = tf.reshape(windows, tf.concat([[-1, window], shape[3:]], 0))
     probabilities = model(flat, training=False)
     probabilities = tf.reshape(probabilities, [shape[0], shape[1], -1])
-    return tf.reduce_mean(probabilities, axis=1)
+    mean = tf.reduce_mean(probabilities, axis=1)
+    return (mean, probabilities) if return_windows else mean

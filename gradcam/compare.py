@@ -1,0 +1,320 @@
+"""Grad-CAM of a run's final model before and after training (Bai & Goecke 2020, Figure 4).
+
+Section 5 of the paper compares the Grad-CAM heatmaps of the same frames before and after
+training: afterwards the heat gathers on the eyes, eyebrows, nose wings and mouth corners.
+`train.py` keeps the final model's weights (the model trained on all subjects) just before
+and after training in the run folder (`tfmer.training.INITIAL_WEIGHTS`, `FINAL_WEIGHTS`);
+`compare` rebuilds that model from the run's `config.json`, loads each state in turn and
+takes Grad-CAM of the same sample frames at one layer, scoring each heatmap by its share of
+heat on the facial features (`gradcam.regions`).
+
+The frames (one per clip, the apex when known; `gradcam.select.sample_frames`) come from all
+the run's subjects: the final model trained on every one of them, so these are training
+frames, not held-out ones. Each heatmap explains the class the frame's clip is labelled with,
+so before and after explain the same class. A clip model sees each frame as a one-frame clip,
+as in the layer selection.
+
+`python -m gradcam compare RUN_DIR` runs `compare`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+
+import keras
+import numpy as np
+
+from gradcam import regions, report, select
+from gradcam.core import conv_layer_names
+from tfmer import data, experiments, export, training
+from tfmer.files import write_json_atomic
+
+OUT_DIR = "gradcam_before_after"
+"""The default output folder, inside the run folder."""
+FIGURE = "before_after.png"
+RESULT = "before_after.json"
+CLASS_TARGET = "label"
+"""What the heatmaps explain: the class each frame's clip is labelled with."""
+SELECTED = "the final model's Grad-CAM selection"
+LAST_BLOCK = "the backbone's last block output"
+CHOSEN = "chosen with --layer"
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """What `compare` needs of a finished run.
+
+    Attributes:
+        path: the run folder.
+        config: the run's resolved experiment config (`run_config`).
+        data_dir: the converted dataset it trained on (`config.json`'s `dataset.path`).
+    """
+
+    path: pathlib.Path
+    config: experiments.ExperimentConfig
+    data_dir: pathlib.Path
+
+
+def load_run(run_dir) -> Run:
+    """Reads a run folder written by `tfmer.training.cross_validate` (`train.py`).
+
+    Raises:
+        FileNotFoundError: not a run folder (no `config.json`), or a run without the final
+            model's weight files (trained with `--no-export`).
+        ValueError: a `config.json` that is not a run's, or whose experiment or fields this
+            version of tfmer does not know.
+    """
+    path = pathlib.Path(run_dir)
+    config_path = path / "config.json"
+    if not config_path.is_file():
+        raise FileNotFoundError(f"{path} is not a run folder: it has no config.json "
+                                "(train.py writes runs to runs/<experiment>/<time stamp>/)")
+    try:
+        saved = json.loads(config_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{config_path} is not valid JSON ({error})") from error
+    if not isinstance(saved, dict) or "dataset" not in saved or "name" not in saved:
+        raise ValueError(f"{config_path} is not a train.py run config (no \"name\" or "
+                         "\"dataset\" entry)")
+    missing = [name for name in (training.INITIAL_WEIGHTS, training.FINAL_WEIGHTS)
+               if not (path / name).is_file()]
+    if missing:
+        raise FileNotFoundError(
+            f"{path} has no {' or '.join(missing)}: the run was trained with --no-export (or "
+            f"by a tfmer that kept no weights), so its final model's weights before and after "
+            f"training are unknown; train again without --no-export")
+    return Run(path=path, config=run_config(saved, config_path),
+               data_dir=pathlib.Path(saved["dataset"]["path"]))
+
+
+def run_config(saved: dict, source="config.json") -> experiments.ExperimentConfig:
+    """The `ExperimentConfig` a run's `config.json` holds (`ExperimentConfig.to_dict()` plus
+    a `dataset` entry, which is ignored).
+
+    The registered experiment at the saved scale gives the defaults; every saved field
+    replaces its value (JSON lists back to tuples), and the result is validated.
+
+    Args:
+        saved: the parsed `config.json`.
+        source: named in errors.
+
+    Raises:
+        ValueError: an unregistered experiment, or a saved field the config has not.
+    """
+    config = experiments.get(saved["name"], saved.get("scale", "paper"))
+    changes = {}
+    for field in dataclasses.fields(config):
+        if field.name not in saved:
+            continue
+        value, current = saved[field.name], getattr(config, field.name)
+        if dataclasses.is_dataclass(current):
+            known = {f.name for f in dataclasses.fields(current)}
+            unknown = sorted(set(value) - known)
+            if unknown:
+                raise ValueError(f"{source}: {field.name} has no field(s) "
+                                 f"{', '.join(unknown)} in this version of tfmer; fields: "
+                                 + ", ".join(sorted(known)))
+            value = dataclasses.replace(current, **{k: _tuples(v) for k, v in value.items()})
+        changes[field.name] = value
+    return dataclasses.replace(config, **changes).validate()
+
+
+def _tuples(value):
+    """JSON lists back to the tuples the config holds."""
+    return tuple(value) if isinstance(value, list) else value
+
+
+def recorded_selection(run_dir) -> str | None:
+    """The layer the final model's Grad-CAM selection chose, from the SavedModel export the
+    run records in `export.json` (`assets/tfmer.json`, `gradcam_selection`); None when the
+    run exported none or made no selection.
+
+    Raises:
+        FileNotFoundError: `export.json` names an export that no longer exists.
+    """
+    path = pathlib.Path(run_dir) / "export.json"
+    if not path.is_file():
+        return None
+    saved_model = json.loads(path.read_text(encoding="utf-8"))["saved_model"]
+    selection = export.load_metadata(saved_model).get("gradcam_selection")
+    return selection["selected"] if selection else None
+
+
+def choose_layer(run: Run, model: keras.Model, layer: str | None = None) -> tuple[str, str]:
+    """The layer to compare at, and where the choice came from.
+
+    `layer` if given; else, for a run that selects layers by Grad-CAM
+    (`model.unfreeze_from: gradcam`), the final model's choice (`recorded_selection`); else
+    the last of the config's `model.gradcam_layers`, or of `conv_layer_names(model)`
+    (`conv5_3_out` for the VGGFace2 ResNet-50).
+
+    Returns:
+        `(name, source)`, source one of `CHOSEN`, `SELECTED`, `LAST_BLOCK`.
+
+    Raises:
+        ValueError: `layer` is not a backbone layer (listing the conv layers); a Grad-CAM
+            run whose recorded selection cannot be read.
+    """
+    if layer is not None:
+        return select.candidate_layers(model, [layer])[0], CHOSEN
+    if run.config.model.unfreeze_from == experiments.GRADCAM:
+        try:
+            selected = recorded_selection(run.path)
+        except (OSError, KeyError) as error:
+            raise ValueError(f"cannot read the final model's Grad-CAM selection of {run.path} "
+                             f"({error}); pass --layer") from error
+        if selected is None:
+            raise ValueError(f"{run.path} records no Grad-CAM selection of its final model "
+                             "(export.json and the SavedModel's assets/tfmer.json); pass --layer")
+        return selected, SELECTED
+    return (list(run.config.model.gradcam_layers) or conv_layer_names(model))[-1], LAST_BLOCK
+
+
+def clip_classes(info: data.DatasetInfo, clip_ids, classes) -> np.ndarray:
+    """int `[N]`: the index in `classes` of each clip's label (from `dataset.json`)."""
+    labels = {clip["id"]: clip["label"] for clip in info.clips}
+    return np.array([classes.index(labels[clip_id]) for clip_id in clip_ids], np.int64)
+
+
+def class_heatmaps(model: keras.Model, frames, layer: str, class_indices) -> np.ndarray:
+    """Grad-CAM of each frame for its own class: float32 `[N, h, w]` in 0..1.
+
+    Args:
+        model: frame or clip model (a clip model sees one-frame clips).
+        frames: `[N, S, S, 3]` RGB in 0..255.
+        layer: the layer to explain.
+        class_indices: int `[N]`, the class to explain per frame (`grad_cams` takes one
+            class per call, so the frames go by class).
+    """
+    class_indices = np.asarray(class_indices)
+    heatmaps = None
+    for index in np.unique(class_indices):
+        rows = np.flatnonzero(class_indices == index)
+        maps = select.layer_heatmaps(model, np.asarray(frames)[rows], [layer],
+                                     class_index=int(index))[layer]
+        if heatmaps is None:
+            heatmaps = np.zeros((len(class_indices), *maps.shape[1:]), np.float32)
+        heatmaps[rows] = maps
+    return heatmaps
+
+
+def before_after_heatmaps(run: Run, model: keras.Model, frames, layer: str,
+                          class_indices) -> tuple[np.ndarray, np.ndarray]:
+    """`class_heatmaps` with the run's final model before and after training.
+
+    Args:
+        model: the run's model (`experiments.build(run.config, classes)`); its weights are
+            replaced, ending with the trained ones.
+
+    Returns:
+        `(before, after)`, each float32 `[N, h, w]`.
+
+    Raises:
+        ValueError: a weight file that does not fit the model rebuilt from `config.json`.
+    """
+    maps = []
+    for name in (training.INITIAL_WEIGHTS, training.FINAL_WEIGHTS):
+        path = run.path / name
+        try:
+            model.load_weights(path)
+        except ValueError as error:
+            first = (str(error).strip() or repr(error)).splitlines()[0]
+            raise ValueError(f"{path} does not fit the model rebuilt from "
+                             f"{run.path / 'config.json'}: {first}") from error
+        maps.append(class_heatmaps(model, frames, layer, class_indices))
+    return maps[0], maps[1]
+
+
+def compare(run_dir, out_dir=None, *, layer: str | None = None, count: int = 8,
+            canonical_landmarks: bool = False, seed: int = 0, log=print) -> dict:
+    """Grad-CAM of the same frames with a run's final model before and after training.
+
+    Writes `out_dir/before_after.png` (`gradcam.report.plot_before_after`), then
+    `out_dir/before_after.json` (the returned dict), each via a temporary name.
+
+    Args:
+        run_dir: a finished `train.py` run that kept its final model's weights.
+        out_dir: output folder; default `run_dir/gradcam_before_after`.
+        layer: the layer to explain; default as `choose_layer`.
+        count: sample frames, one per clip, from all subjects.
+        canonical_landmarks: `gradcam.regions.CANONICAL_LANDMARKS` (aligned face crops
+            only) instead of the clips' landmarks.
+        seed: the frame sample's seed.
+        log: progress lines go here.
+
+    Returns:
+        `{"layer", "layer_source", "frames": [{"clip_id", "label", "before", "after"}],
+        "mean_before", "mean_after", "area", "zero_maps", ...}`: per frame the share of its
+        heat on the facial features before and after training, their means over the frames,
+        the mean region area (the share of a uniform heatmap), and how many heatmaps are
+        all zero (no positive evidence for the class at the layer; they count as share 0,
+        as in the layer selection).
+
+    Raises:
+        FileNotFoundError: not a run folder, no weight files, the run's dataset is gone.
+        ValueError: count < 1, an unknown layer, clips without landmarks, a dataset whose
+            classes differ from the run's.
+    """
+    if count < 1:
+        raise ValueError(f"count must be >= 1, got {count}")
+    run = load_run(run_dir)
+    config = run.config
+    out = pathlib.Path(out_dir) if out_dir is not None else run.path / OUT_DIR
+    if not (run.data_dir / "dataset.json").is_file():
+        raise FileNotFoundError(f"run {run.path} trained on {run.data_dir} (config.json's "
+                                "dataset.path), which holds no dataset.json any more")
+    info = data.load_info(run.data_dir)
+    classes = tuple(config.data.classes or info.classes)
+    if classes != info.classes:
+        raise ValueError(f"run {run.path} trained on classes {list(classes)} but its dataset "
+                         f"{run.data_dir} now has {list(info.classes)}")
+    model = experiments.build(config, len(classes))
+    layer, source = choose_layer(run, model, layer)
+    size = config.data.image_size
+    frames, landmarks, clip_ids = select.sample_frames(
+        info, None, image_size=size, count=count, seed=seed,
+        canonical_landmarks=canonical_landmarks)
+    class_indices = clip_classes(info, clip_ids, classes)
+    log(f"{len(frames)} frames of all {len(info.subjects)} subjects of {info.name}; Grad-CAM "
+        f"of {config.name}'s final model at {layer} ({source}) before and after training")
+    before, after = before_after_heatmaps(run, model, frames, layer, class_indices)
+    masks = select.region_masks(landmarks, size)
+    entries = [{"clip_id": clip_id, "label": classes[index],
+                "before": regions.heat_in_regions(b, mask),
+                "after": regions.heat_in_regions(a, mask)}
+               for clip_id, index, b, a, mask in zip(clip_ids, class_indices, before, after, masks)]
+    content = {
+        "layer": layer, "layer_source": source, "frames": entries,
+        "mean_before": float(np.mean([e["before"] for e in entries])),
+        "mean_after": float(np.mean([e["after"] for e in entries])),
+        "area": float(np.mean(masks)),
+        "zero_maps": {"before": _zero_maps(before), "after": _zero_maps(after)},
+        "experiment": config.name, "scale": config.scale, "run": str(run.path.resolve()),
+        "data": str(run.data_dir), "num_subjects": len(info.subjects), "image_size": size,
+        "class_target": CLASS_TARGET, "regions": regions.REGION_NAMES,
+        "landmarks": "canonical" if canonical_landmarks else "clips", "seed": seed,
+        "weights": {"before": training.INITIAL_WEIGHTS, "after": training.FINAL_WEIGHTS},
+    }
+    report.plot_before_after(frames, masks, before, after, content, out / FIGURE)
+    write_json_atomic(out / RESULT, content)
+    return content
+
+
+def summary(content: dict) -> str:
+    """A few lines for the terminal: the layer and the mean heat share before -> after."""
+    lines = [f"{content['experiment']}'s final model at {content['layer']} "
+             f"({content['layer_source']}), {len(content['frames'])} frames:",
+             f"  share of heat on {content['regions']}: before {content['mean_before']:.3f} "
+             f"-> after {content['mean_after']:.3f} (uniform heat {content['area']:.3f})"]
+    zeros = content["zero_maps"]
+    if zeros["before"] or zeros["after"]:
+        lines.append(f"  all-zero heatmaps (counted as 0): {zeros['before']} before, "
+                     f"{zeros['after']} after")
+    return "\n".join(lines)
+
+
+def _zero_maps(heatmaps) -> int:
+    """How many `[h, w]` maps of `[N, h, w]` are all zero."""
+    return int(np.sum(~np.any(np.asarray(heatmaps) > 0, axis=(1, 2))))
