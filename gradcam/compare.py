@@ -240,7 +240,8 @@ def compare(run_dir, out_dir=None, *, layer: str | None = None, count: int = 8,
         layer: the layer to explain; default as `choose_layer`.
         count: sample frames, one per clip, from all subjects.
         canonical_landmarks: `gradcam.regions.CANONICAL_LANDMARKS` (aligned face crops
-            only) instead of the clips' landmarks.
+            only) instead of the clips' landmarks; also taken when the run's config has
+            `model.gradcam_canonical_landmarks`.
         seed: the frame sample's seed.
         log: progress lines go here.
 
@@ -273,6 +274,8 @@ def compare(run_dir, out_dir=None, *, layer: str | None = None, count: int = 8,
     model = experiments.build(config, len(classes))
     layer, source = choose_layer(run, model, layer)
     size = config.data.image_size
+    # A run that selected its layers on the canonical layout compares on it too.
+    canonical_landmarks = canonical_landmarks or config.model.gradcam_canonical_landmarks
     frames, landmarks, clip_ids = select.sample_frames(
         info, None, image_size=size, count=count, seed=seed,
         canonical_landmarks=canonical_landmarks)

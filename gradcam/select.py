@@ -129,7 +129,8 @@ def _apex_frame(clip: dict, size: int, canonical: bool, info: data.DatasetInfo):
         raise ValueError(
             f"clip {clip_id} of {info.path} has no facial landmarks to find the facial "
             "features with; convert with `--crop detect` (dlib locates them), or, for "
-            "aligned face crops only, use --canonical-landmarks")
+            "aligned face crops only, use the canonical face layout: --canonical-landmarks "
+            "(python -m gradcam), --set model.gradcam_canonical_landmarks=true (train.py)")
     stored = np.array([int(clip["image/width"]), int(clip["image/height"])], np.float32)
     # Pixel centres: x_S + 0.5 = (x + 0.5) * S / width.
     return frame, ((points.reshape(regions.NUM_LANDMARKS, 2) + 0.5) * size / stored
@@ -311,6 +312,10 @@ def select(experiment: str, data_dir, out_dir, *, scale: str = "builtin", subjec
     log(f"sampled {len(frames)} apex frames ({size} px) from {info.name} "
         f"({time.time() - started:.1f} s)")
     started = time.time()
+    if config.model.weights is None:
+        log("warning: no pretrained weights (--set model.weights=PATH): the backbone is "
+            "randomly initialised, so the layer ranking reflects chance feature patterns, "
+            "not what a face network attends to")
     keras.utils.set_random_seed(seed)
     model = experiments.build(config, len(info.classes))
     names = candidate_layers(model, layers, config.model.gradcam_layers)

@@ -182,3 +182,23 @@ def test_final_model_weights_before_and_after_training_are_kept(finished_run, ti
         np.testing.assert_array_equal(a, b)
     head = after.get_layer("probabilities").get_weights()[0]
     assert not np.array_equal(head, before.get_layer("probabilities").get_weights()[0])
+
+
+def test_gradcam_selection_needs_landmarks_unless_canonical_layout_is_asked_for(tiny_dataset):
+    # The manifest clips carry no landmarks: selection stops, naming a clip and the way out.
+    config = experiments.get("exp3", "quick", ("model.gradcam_frames=2",))
+    info = data.load_info(tiny_dataset)
+    trainer = training.FoldTrainer(config, 4)
+    with pytest.raises(ValueError, match=r"clip sub00/clip_\w+ of .*tiny_data.* has no facial "
+                                         r"landmarks.*gradcam_canonical_landmarks=true"):
+        trainer.select_layer(info, info.subjects[:2], seed=0, log=lambda line: None)
+    canonical = experiments.get("exp3", "quick", ("model.gradcam_frames=2",
+                                                  "model.gradcam_canonical_landmarks=true"))
+    trainer = training.FoldTrainer(canonical, 4)
+    lines = []
+    selection = trainer.select_layer(info, info.subjects[:2], seed=0, log=lines.append)
+    assert selection["selected"] in canonical.model.gradcam_layers
+    assert any("randomly initialised backbone" in line for line in lines)
+    backbone = trainer.model.get_layer("backbone").layer
+    first_trainable = next(layer.name for layer in backbone.layers if layer.trainable)
+    assert first_trainable == selection["selected"]

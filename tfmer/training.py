@@ -129,7 +129,12 @@ class FoldTrainer:
         config = self.config
         frames, landmarks, clip_ids = select.sample_frames(
             info, subjects, image_size=config.data.image_size,
-            count=config.model.gradcam_frames, seed=seed)
+            count=config.model.gradcam_frames, seed=seed,
+            canonical_landmarks=config.model.gradcam_canonical_landmarks)
+        if config.model.weights is None:
+            log("  warning: Grad-CAM layer selection on a randomly initialised backbone ranks "
+                "layers by chance feature patterns; the paper selects on VGGFace2 weights "
+                "(--set model.weights=PATH)")
         layers = list(config.model.gradcam_layers) or conv_layer_names(self.model)
         scores = select.score_layers(self.model, frames, landmarks, layers)
         chosen = select.select_layer(scores)

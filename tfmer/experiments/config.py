@@ -65,6 +65,10 @@ class ModelConfig:
         gradcam_layers: backbone layers Grad-CAM scores for layer selection, in order
             (empty: every convolutional layer).
         gradcam_frames: training frames sampled for the layer selection.
+        gradcam_canonical_landmarks: score the layers against the canonical face layout
+            (`gradcam.regions.CANONICAL_LANDMARKS`) instead of each clip's own landmarks;
+            only for aligned face crops (`python -m data_prep ... --align`), and only when
+            asked for: clips without landmarks otherwise stop the run with an error.
     """
 
     backbone: str = "vggface2_resnet50"
@@ -77,6 +81,7 @@ class ModelConfig:
     unfreeze_from: str | None = None
     gradcam_layers: tuple = ()
     gradcam_frames: int = 16
+    gradcam_canonical_landmarks: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
