@@ -1,8 +1,9 @@
 """`python train.py --experiment NAME [--data DIR] ...`: cross-validated training + export.
 
-With no `--data`, the built-in synthetic dataset is built on first use (`data/synthetic`)
-and the experiment runs at its `builtin` scale, sized for a CPU; `--quick` shrinks any run
-to a smoke test. See README.md.
+With no `--data`, the built-in synthetic dataset is built on first use (`data/synthetic`;
+`data/synthetic_tim64` for TIM64 experiments, `data/synthetic_expression` for an expression
+stage: `tfmer.builtin`) and the experiment runs at its `builtin` scale, sized for a CPU;
+`--quick` shrinks any run to a smoke test. See README.md.
 """
 
 from __future__ import annotations
@@ -11,10 +12,7 @@ import argparse
 import sys
 
 import tfmer  # noqa: F401  (quiets TensorFlow's start-up logging before it loads)
-from data_prep import synthetic
-from tfmer import experiments, training
-
-BUILTIN_DATA = "data/synthetic"
+from tfmer import builtin, experiments, training
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -22,7 +20,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--experiment", help="registered experiment name (see --list)")
     parser.add_argument("--list", action="store_true", help="list the experiments and exit")
     parser.add_argument("--data", help="converted dataset folder (holding dataset.json); "
-                        f"default: the built-in synthetic data in {BUILTIN_DATA}")
+                        f"default: the built-in synthetic data in {builtin.ROOT}/")
     parser.add_argument("--protocol", help="kfold5 (default), kfoldK or loso")
     parser.add_argument("--seeds", type=int, help="training seeds (repeats of the whole CV)")
     parser.add_argument("--out", default="runs", help="runs root (default: runs)")
@@ -53,7 +51,9 @@ def main(argv=None) -> int:
     scale = "quick" if args.quick else ("paper" if args.data else "builtin")
     try:
         config = experiments.get(args.experiment, scale, overrides)
-        data_dir = args.data or synthetic.ensure(BUILTIN_DATA)
+        data_dir = args.data
+        if data_dir is None:
+            config, data_dir = builtin.prepare(config)
         training.cross_validate(config, data_dir, runs_root=args.out,
                                 export_root=args.export_dir, export_final=not args.no_export)
     except (OSError, ValueError) as error:

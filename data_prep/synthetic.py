@@ -12,6 +12,11 @@ drift, brightness flicker and sensor noise, and one brief movement of at most 3 
 - `surprise`: brows raised, eyes widened;
 - `others`: a lip press or a partial blink.
 
+`build_expression` draws still expression images for TLCNN's first stage the same way: other
+faces, the movements at the full intensity of a macro-expression, labelled with the emotions
+of the `expression9` scheme (`EXPRESSION_MOVEMENTS`), converted with the `expression`
+converter.
+
 `generate` writes the clips as folders of PNG frames with a manifest CSV (see its
 docstring); `make_specs` and `render_clip` give the same clips in memory. Everything is a
 function of the seed: each subject and each clip draws from its own
@@ -29,6 +34,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import multiprocessing
 import os
 import pathlib
@@ -67,11 +73,27 @@ POSE_SHIFT = 3.0  # per-clip shift of the neutral face, up to this many px at RE
 POSE_DEGREES = 2.0  # standard deviation of the per-clip head rotation
 SHAPE_VARIATION = 0.03  # per-clip relative variation of the face's proportions
 
+EXPRESSION_MOVEMENTS = {
+    "neutral": None,
+    "happiness": "lip_corner_pull",
+    "sadness": "lip_corner_depress",
+    "anger": "brow_lower",
+    "disgust": "brow_lower_lip_corner_depress",
+    "surprise": "brow_raise_eye_widen",
+}
+"""The still expression images' emotions (`expression9` names) and the movement each shows
+(neutral: none). Fear, shame and contempt have no synthetic movement: their classes stay
+empty."""
+EXPRESSION_AMPLITUDE = (6.0, 10.0)  # px at REFERENCE_SIZE: 3 to 4 times the micro-movements
+EXPRESSION_SEED = 1  # other faces than the clips' (seed 0): other people, as in the paper
+
 _SUPERSAMPLE = 4
 _SHIFT = 4  # fractional bits of the fixed-point coordinates given to cv2 drawing functions
 _SUBJECT_STREAM = 0
 _CLIP_STREAM = 1
 _NOISE_STREAM = 2
+_EXPRESSION_STREAM = 3
+_EXPRESSION_NOISE_STREAM = 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,8 +171,8 @@ class Movement:
     """The one facial movement of a clip.
 
     Attributes:
-        label: one of `CLASSES`.
-        variant: one of `VARIANTS[label]`.
+        label: one of `CLASSES` (a still expression image: an `EXPRESSION_MOVEMENTS` emotion).
+        variant: one of `VARIANTS[label]` (a still: its emotion's movement).
         onset: first frame of the movement (expression displacement still 0).
         apex: frame of the largest displacement.
         offset: last frame of the movement (displacement back to 0).
@@ -327,7 +349,8 @@ def make_specs(seed: int = 0, num_subjects: int = 12, clips_per_class: int = 2,
     Raises:
         ValueError: an argument is out of range.
     """
-    _check_arguments(seed, num_subjects, clips_per_class, size, fps)
+    _check_arguments(seed=seed, num_subjects=num_subjects, clips_per_class=clips_per_class,
+                     size=size, fps=fps)
     specs = []
     scale = size / REFERENCE_SIZE
     for s in range(num_subjects):
@@ -365,10 +388,14 @@ def _frames(rng: np.random.Generator, seconds: tuple[float, float], fps: int) ->
     return int(rng.integers(int(np.ceil(seconds[0] * fps)), int(seconds[1] * fps) + 1))
 
 
-def _check_arguments(seed, num_subjects, clips_per_class, size, fps) -> None:
-    for name, value, low in (("seed", seed, 0), ("num_subjects", num_subjects, 1),
-                             ("clips_per_class", clips_per_class, 1), ("size", size, 32),
-                             ("fps", fps, 20)):
+_LOWEST = {"seed": 0, "num_subjects": 1, "clips_per_class": 1, "images_per_emotion": 1,
+           "size": 32, "fps": 20}
+
+
+def _check_arguments(**values) -> None:
+    """Checks that each named argument is an integer >= its `_LOWEST` value."""
+    for name, value in values.items():
+        low = _LOWEST[name]
         if not isinstance(value, (int, np.integer)) or value < low:
             raise ValueError(f"synthetic data: {name} must be an integer >= {low}, "
                              f"got {value!r}")
@@ -784,9 +811,9 @@ def build(out_dir, *, seed: int = 0, num_subjects: int = 12, clips_per_class: in
     Returns:
         The content of `dataset.json`.
     """
-    from data_prep import clip, manifest  # here: generate()'s workers stay TensorFlow-free
+    from data_prep import manifest  # here: generate()'s workers stay TensorFlow-free
 
-    options = options or clip.ConvertOptions(num_frames=32, size=128)
+    options = options or clip_options()
     out = pathlib.Path(out_dir)
     raw = out / "raw"
     csv_path = generate(raw, seed=seed, num_subjects=num_subjects,
@@ -799,25 +826,139 @@ def build(out_dir, *, seed: int = 0, num_subjects: int = 12, clips_per_class: in
     return info
 
 
-def ensure(out_dir) -> pathlib.Path:
-    """The built-in dataset at `out_dir`, built on first use (seed 0, default size).
+def ensure(out_dir, num_frames: int = 32) -> pathlib.Path:
+    """The built-in dataset at `out_dir`, built on first use (seed 0, default size, TIM to
+    `num_frames` frames).
 
     It is built in a temporary folder beside `out_dir` and renamed when complete, so an
     interrupted build is redone rather than used.
 
     Returns:
         `out_dir` as a path.
+
+    Raises:
+        ValueError: `out_dir` holds a dataset of another length (names both), or other files.
     """
     out = pathlib.Path(out_dir)
-    if (out / "dataset.json").is_file():
-        return out
-    if out.exists() and any(out.iterdir()):
-        raise ValueError(f"{out} exists but holds no dataset.json; remove it to rebuild "
-                         "the built-in data")
-    print(f"building the built-in synthetic dataset in {out} (once)")
-    building = out.with_name(f".{out.name}.building")
-    shutil.rmtree(building, ignore_errors=True)
-    build(building)
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(building, out)
+    info = _ensure(out, "synthetic dataset", lambda building: build(
+        building, options=clip_options(num_frames)))
+    if info["num_frames"] != num_frames:
+        raise ValueError(f"{out} holds {info['num_frames']}-frame clips, not {num_frames}; "
+                         f"remove it to rebuild the built-in data")
+    return out
+
+
+def clip_options(num_frames: int = 32):
+    """The built-in data's `ConvertOptions`: TIM to `num_frames` frames of 128 px."""
+    from data_prep import clip  # here: generate()'s workers stay TensorFlow-free
+
+    return clip.ConvertOptions(num_frames=num_frames, size=128)
+
+
+def _ensure(out: pathlib.Path, what: str, build_into) -> dict:
+    """Builds a dataset with `build_into(folder)` unless `out` holds one; returns its
+    `dataset.json` content. Builds in `.<name>.building` beside `out`, then renames."""
+    meta = out / "dataset.json"
+    if not meta.is_file():
+        if out.exists() and any(out.iterdir()):
+            raise ValueError(f"{out} exists but holds no dataset.json; remove it to rebuild "
+                             f"the built-in {what}")
+        print(f"building the built-in {what} in {out} (once)")
+        building = out.with_name(f".{out.name}.building")
+        shutil.rmtree(building, ignore_errors=True)
+        build_into(building)
+        shutil.rmtree(out, ignore_errors=True)
+        os.replace(building, out)
+    return json.loads(meta.read_text(encoding="utf-8"))
+
+
+def make_expression_specs(seed: int = EXPRESSION_SEED, num_subjects: int = 12,
+                          images_per_emotion: int = 3, size: int = 128) -> list[ClipSpec]:
+    """Draws the specs of the still expression images.
+
+    Each image is frame 1, the apex, of a 3-frame clip spec whose movement is the emotion's
+    (`EXPRESSION_MOVEMENTS`) at an amplitude drawn from `EXPRESSION_AMPLITUDE` (neutral: 0),
+    with the clips' variation of pose, lighting and noise but no drift or flicker. Subjects
+    `e01`, `e02`, ... have the faces of `seed`; images are ordered by subject, emotion and
+    repetition, image `k` of `emotion` of subject `eNN` being `eNN_<emotion>_<k>`.
+
+    Raises:
+        ValueError: an argument is out of range.
+    """
+    _check_arguments(seed=seed, num_subjects=num_subjects,
+                     images_per_emotion=images_per_emotion, size=size)
+    specs, scale = [], size / REFERENCE_SIZE
+    for s in range(num_subjects):
+        subject = f"e{s + 1:02d}"
+        face = make_face(seed, s)
+        for e, (emotion, variant) in enumerate(EXPRESSION_MOVEMENTS.items()):
+            for k in range(images_per_emotion):
+                index = e * images_per_emotion + k
+                rng = np.random.default_rng([seed, _EXPRESSION_STREAM, s, index])
+                amplitude = 0.0 if variant is None else rng.uniform(*EXPRESSION_AMPLITUDE) * scale
+                # Neutral: any movement field at amplitude 0 leaves the face as it is.
+                movement = Movement(emotion, variant or "lip_press", onset=0, apex=1, offset=2,
+                                    amplitude=amplitude)
+                specs.append(ClipSpec(
+                    subject=subject, clip_id=f"{subject}_{emotion}_{k + 1}",
+                    face=_vary_face(face, rng), movement=movement, num_frames=3, size=size,
+                    fps=25, head_angle=rng.normal(0, POSE_DEGREES), drift=(0.0, 0.0, 0.0),
+                    noise_sigma=rng.uniform(*NOISE_SIGMA_RANGE), flicker_std=0.0,
+                    noise_seed=(seed, _EXPRESSION_NOISE_STREAM, s, index)))
+    return specs
+
+
+def generate_expressions(out_dir, *, seed: int = EXPRESSION_SEED, num_subjects: int = 12,
+                         images_per_emotion: int = 3, size: int = 128) -> pathlib.Path:
+    """Writes the still expression images in the folder-per-emotion layout of the
+    `expression` converter: `out_dir/<emotion>/<image id>.png` (8-bit RGB PNG).
+
+    Returns:
+        `out_dir` as a path.
+    """
+    out = pathlib.Path(out_dir)
+    for spec in make_expression_specs(seed, num_subjects, images_per_emotion, size):
+        images, _ = render_clip(spec, [spec.movement.apex])
+        folder = out / spec.movement.label
+        folder.mkdir(parents=True, exist_ok=True)
+        path = str(folder / f"{spec.clip_id}.png")
+        if not cv2.imwrite(path, np.ascontiguousarray(images[0][..., ::-1])):
+            raise OSError(f"synthetic data: could not write {path}")
+    return out
+
+
+def build_expression(out_dir, *, seed: int = EXPRESSION_SEED, num_subjects: int = 12,
+                     images_per_emotion: int = 3, size: int = 128, keep_raw: bool = False,
+                     progress: bool = True) -> dict:
+    """Generates the still expression images and converts them with the real `expression`
+    converter (`--classes expression9 --crop none`): one-frame records of 9 classes, the
+    ones without a synthetic movement empty. The images go to `out_dir/raw` and are deleted
+    afterwards unless `keep_raw`.
+
+    Returns:
+        The content of `dataset.json`.
+    """
+    from data_prep import clip, databases  # here: the rendering stays TensorFlow-free
+
+    out = pathlib.Path(out_dir)
+    raw = generate_expressions(out / "raw", seed=seed, num_subjects=num_subjects,
+                               images_per_emotion=images_per_emotion, size=size)
+    options = clip.ConvertOptions(size=size, crop="none", clips_per_shard=1024, workers=1,
+                                  progress=progress)
+    info = databases.convert_database("expression", raw, out, classes="expression9",
+                                      options=options)
+    if not keep_raw:
+        shutil.rmtree(raw)
+    return info
+
+
+def ensure_expression(out_dir) -> pathlib.Path:
+    """The built-in expression set at `out_dir`, built on first use (`build_expression` with
+    its defaults), like `ensure`.
+
+    Returns:
+        `out_dir` as a path.
+    """
+    out = pathlib.Path(out_dir)
+    _ensure(out, "synthetic expression set", build_expression)
     return out

@@ -100,8 +100,13 @@ def load_info(data_dir) -> DatasetInfo:
                        shards=shards, clips=tuple(raw["clips"]), raw=raw)
 
 
-def read_clips(info: DatasetInfo, subjects=None, *, shuffle_files=False, seed=None):
+def read_clips(info: DatasetInfo, subjects=None, *, clips=None, shuffle_files=False,
+               seed=None):
     """Parsed clips of the given subjects (all when None), frames still encoded.
+
+    Args:
+        clips: clip ids to keep as well (None: every clip of `subjects`); splits by clip
+            (the still images of an expression set, `tfmer.transfer`) use it.
 
     Returns:
         A `tf.data.Dataset` of `tfmer.features.parse` dicts.
@@ -117,6 +122,9 @@ def read_clips(info: DatasetInfo, subjects=None, *, shuffle_files=False, seed=No
         wanted = tf.constant(sorted(subjects), tf.string)
         dataset = dataset.filter(
             lambda clip: tf.reduce_any(tf.equal(clip["clip/subject"], wanted)))
+    if clips is not None:
+        kept = tf.constant(sorted(clips), tf.string)
+        dataset = dataset.filter(lambda clip: tf.reduce_any(tf.equal(clip["clip/id"], kept)))
     return dataset
 
 
@@ -218,7 +226,7 @@ def balanced_clips(info: DatasetInfo, subjects, *, seed=None):
 def train_dataset(info: DatasetInfo, subjects, *, window: int | None, image_size: int,
                   batch_size: int, flip: bool = True, rotation: float = 0.0,
                   balance_classes: bool = False, samples_per_epoch: int | None = None,
-                  seed=None):
+                  repeat: bool = False, clips=None, seed=None):
     """Training batches: shuffled clips, one random window each, flipped (and rotated) at
     random.
 
@@ -230,17 +238,25 @@ def train_dataset(info: DatasetInfo, subjects, *, window: int | None, image_size
 
     Args:
         rotation: largest random rotation in degrees (`random_rotation`); 0 for none.
+        repeat: an endless stream of passes, repeated before batching so that every batch
+            is full (for training by steps, `TrainConfig.steps_per_epoch`).
+        clips: clip ids to keep as well (`read_clips`); not with `balance_classes`.
 
     Returns:
         `tf.data.Dataset` of `(frames float32 [B, N, S, S, C] in 0..255, labels int32 [B])`.
     """
     if balance_classes:
-        if not samples_per_epoch:
+        if clips is not None:
+            raise ValueError("train_dataset: balance_classes draws from subjects, not clips")
+        if not samples_per_epoch and not repeat:
             raise ValueError("train_dataset: balance_classes needs samples_per_epoch >= 1")
-        clips = balanced_clips(info, subjects, seed=seed).take(samples_per_epoch)
+        stream = balanced_clips(info, subjects, seed=seed)
+        clips = stream if repeat else stream.take(samples_per_epoch)
     else:
-        clips = read_clips(info, subjects, shuffle_files=True, seed=seed)
+        clips = read_clips(info, subjects, clips=clips, shuffle_files=True, seed=seed)
         clips = clips.shuffle(SHUFFLE_CLIPS, seed=seed, reshuffle_each_iteration=True)
+        if repeat:
+            clips = clips.repeat()
 
     def sample(clip):
         encoded = clip["image/encoded"]
@@ -258,12 +274,13 @@ def train_dataset(info: DatasetInfo, subjects, *, window: int | None, image_size
 
 
 def eval_dataset(info: DatasetInfo, subjects, *, image_size: int, batch_size: int = 1,
-                 window: int | None = None):
+                 window: int | None = None, clips=None):
     """Deterministic evaluation batches in shard order.
 
     Args:
         window: None yields whole clips (for `tfmer.models.clip_probabilities`, which
             averages sliding windows); a number yields each clip's central window.
+        clips: clip ids to keep as well (`read_clips`).
 
     Returns:
         `tf.data.Dataset` of `(frames float32 [B, T, S, S, C], labels int32 [B],
@@ -276,7 +293,7 @@ def eval_dataset(info: DatasetInfo, subjects, *, image_size: int, batch_size: in
         frames = resize_frames(decode_frames(encoded, info.channels), image_size)
         return frames, tf.cast(clip["clip/label"], tf.int32), clip["clip/id"]
 
-    dataset = read_clips(info, subjects).map(sample, num_parallel_calls=AUTOTUNE)
+    dataset = read_clips(info, subjects, clips=clips).map(sample, num_parallel_calls=AUTOTUNE)
     return dataset.batch(batch_size).prefetch(AUTOTUNE)
 
 

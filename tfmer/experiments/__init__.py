@@ -21,6 +21,7 @@ from tfmer.experiments.config import (
     ModelConfig,
     ProtocolConfig,
     TrainConfig,
+    TransferConfig,
     override,
 )
 
@@ -32,17 +33,21 @@ class _Entry:
     config: Callable[[], ExperimentConfig]
     build: Callable[[ExperimentConfig, int], keras.Model]
     scales: dict
+    trainer: type | None
 
 
 _REGISTRY: dict[str, _Entry] = {}
 
 
-def register(name: str, *, build, builtin=None, quick=None):
+def register(name: str, *, build, trainer=None, builtin=None, quick=None):
     """Decorator registering a config function under `name`.
 
     Args:
         name: the experiment name used by `train.py --experiment`.
-        build: `build(config, num_classes) -> keras.Model`.
+        build: `build(config, num_classes) -> keras.Model`, the model the run exports.
+        trainer: the class that trains it in each fold,
+            `trainer(config, num_classes, run_dir)` with the interface of
+            `tfmer.training.FoldTrainer`; None: `FoldTrainer` (one model, one optimizer).
         builtin: overrides (`{"train.epochs": 3, ...}`) for the built-in-data scale.
         quick: overrides for the `--quick` scale.
 
@@ -52,7 +57,8 @@ def register(name: str, *, build, builtin=None, quick=None):
     def decorator(function):
         if name in _REGISTRY:
             raise ValueError(f"experiment {name!r} is already registered")
-        _REGISTRY[name] = _Entry(function, build, {"builtin": builtin or {}, "quick": quick or {}})
+        _REGISTRY[name] = _Entry(function, build, {"builtin": builtin or {}, "quick": quick or {}},
+                                 trainer)
         return function
     return decorator
 
@@ -88,6 +94,12 @@ def build(config: ExperimentConfig, num_classes: int) -> keras.Model:
     return _entry(config.name).build(config, num_classes)
 
 
+def trainer_class(name: str) -> type | None:
+    """The trainer class registered for experiment `name`; None for the default
+    (`tfmer.training.FoldTrainer`)."""
+    return _entry(name).trainer
+
+
 def build_model(name: str, quick: bool = False, num_classes: int | None = None) -> keras.Model:
     """The untrained Keras model of a registered experiment, as `train.py` would build it.
 
@@ -105,10 +117,12 @@ def build_model(name: str, quick: bool = False, num_classes: int | None = None) 
 def describe(name: str) -> str:
     """One line: name, paper, description (for `train.py --list`)."""
     config = _entry(name).config()
-    return f"{name:<10} {config.paper}: {config.description}"
+    return f"{name:<12} {config.paper}: {config.description}"
 
 
-__all__ = ["GRADCAM", "DataConfig", "ExperimentConfig", "ModelConfig", "ProtocolConfig", "TrainConfig",
-           "build", "build_model", "describe", "get", "names", "override", "register"]
+__all__ = ["GRADCAM", "DataConfig", "ExperimentConfig", "ModelConfig", "ProtocolConfig",
+           "TrainConfig", "TransferConfig", "build", "build_model", "describe", "get", "names",
+           "override", "register", "trainer_class"]
 
 from tfmer.experiments import bai_goecke  # noqa: E402,F401  (registers exp1, exp2, exp3)
+from tfmer.experiments import tlcnn  # noqa: E402,F401  (registers tlcnn, tlcnn_e, ..., c3d)

@@ -12,6 +12,18 @@ HEADS = ("bilstm", "lstm", "fc")
 """`model.head` values (`tfmer.models.clip.build_clip_model`)."""
 GRADCAM = "gradcam"
 """`model.unfreeze_from` value: choose the layer by Grad-CAM inside each training fold."""
+MONITORS = ("val_loss", "val_accuracy")
+"""`TrainConfig.monitor` values: the inner validation figure the best epoch is chosen on."""
+STAGES = ("expression", "frames", "joint")
+"""`TransferConfig.stages`, in the order they run (Wang et al. 2018, Sections 3.3-3.5)."""
+FEATURE_LAYERS = ("FC6", "FC7")
+"""`TransferConfig.feature_layer` values: the TLCNN CNN layer whose output feeds the LSTM."""
+SVM_LAYERS = ("C5", "M5", "FC6", "FC7")
+"""`TransferConfig.svm_layer` values: TLCNN CNN layers whose clip mean can feed the SVM."""
+TLCNN_CNN = "tlcnn_cnn"
+"""`model.backbone` of the staged TLCNN experiments (`tfmer.models.tlcnn.build_tlcnn_cnn`)."""
+TLCNN_FC_UNITS = (4096, 4096)
+"""The widths of the TLCNN CNN's FC6 and FC7 (Section 3.4)."""
 _PROTOCOL = re.compile(r"^(loso|kfold(\d+))$")
 
 
@@ -32,6 +44,9 @@ class DataConfig:
             of visiting every clip once per epoch (Bai & Goecke 2020, Table 1 AugI).
         frames_per_class: with `balance_classes`, training samples per class and epoch
             (an epoch is `frames_per_class * num_classes` samples).
+        tim: the frames per clip the experiment expects the dataset to hold (its
+            `python -m data_prep ... --tim`, e.g. 32 or 64 for TLCNN's TIM32 and TIM64);
+            None accepts any. A dataset of another length stops the run before training.
     """
 
     classes: tuple | None = None
@@ -42,6 +57,7 @@ class DataConfig:
     rotation: float = 0.0
     balance_classes: bool = False
     frames_per_class: int | None = None
+    tim: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,15 +65,18 @@ class ModelConfig:
     """Network: backbone, temporal head, what trains.
 
     Attributes:
-        backbone: a key of `tfmer.models.clip.BACKBONES`.
+        backbone: a key of `tfmer.models.clip.BACKBONES`; `tlcnn_cnn` for the staged
+            TLCNN experiments (`transfer.stages`), `c3d` for the 3D-CNN.
         weights: pretrained backbone weight file (e.g. keras-vggface's
             `rcmalli_vggface_tf_notop_resnet50.h5`), or None to train from scratch.
         head: `bilstm`, `lstm` (recurrent heads over a window) or `fc` (per-frame fully
             connected layers, frame softmaxes averaged over time).
-        head_units: LSTM units (per direction for `bilstm`); unused by `fc`.
+        head_units: LSTM units (per direction for `bilstm`; the LSTM of TLCNN's joint
+            model); unused by `fc`.
         head_layers: stacked recurrent layers; unused by `fc`.
         fc_units: widths of the ReLU layers of the `fc` head, in order (each followed by
-            `dropout`); the class layer comes after them.
+            `dropout`); the class layer comes after them. For `tlcnn_cnn`: the widths of
+            FC6 and FC7, (4096, 4096).
         dropout: dropout before the softmax (and after each `fc_units` layer).
         unfreeze_from: backbone layer from which on weights train (earlier ones frozen);
             `gradcam` chooses it in each training fold by Grad-CAM on that fold's training
@@ -86,19 +105,37 @@ class ModelConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Optimisation budget and stopping rule.
+    """Optimisation budget, learning-rate schedule and stopping rule.
 
     Attributes:
         optimizer: `adam` or `sgd` (with `momentum`).
-        learning_rate: initial learning rate.
+        learning_rate: initial (base) learning rate.
         momentum: SGD momentum.
         batch_size: training samples per step.
         epochs: the fixed budget, or the most epochs with early stopping.
-        early_stopping: stop on the validation loss of an inner split of the *training*
-            subjects (never the test subjects) and keep the best weights.
-        patience: epochs without improvement before stopping.
+        early_stopping: choose the best epoch by `monitor` on an inner split of the
+            *training* subjects (never the test subjects), stop after `patience` epochs
+            without improvement and keep the best weights. Off: a fixed budget and the
+            last weights.
+        patience: epochs without improvement before stopping; `epochs` runs the whole
+            budget and keeps the best epoch.
         validation_fraction: share of training subjects held out for early stopping.
         eval_batch_size: clips per evaluation batch.
+        decay_steps: step decay (Caffe's `step` policy): the learning rate is multiplied
+            by `decay_rate` every `decay_steps` training steps (staircase
+            `keras.optimizers.schedules.ExponentialDecay`); None keeps it constant.
+        decay_rate: the factor of each decay step.
+        steps_per_epoch: None: an epoch is one pass over the training clips; a number:
+            an epoch is that many batches drawn from an endless stream of passes (every
+            batch full), so validation comes every `steps_per_epoch` steps and the budget
+            is `steps_per_epoch * epochs` steps.
+        finetune_learning_rate: a second phase (Wang et al. 2018, Section 4.2): restart
+            from the weights the first phase ends with (the best epoch with early
+            stopping) at this base learning rate, with the same schedule, budget and
+            stopping rule and a fresh optimizer state, then keep the best epoch of both
+            phases. None: one phase.
+        monitor: `val_loss` (lowest) or `val_accuracy` (highest), the figure of the
+            inner validation split the best epoch is chosen on.
     """
 
     optimizer: str = "adam"
@@ -110,6 +147,47 @@ class TrainConfig:
     patience: int = 5
     validation_fraction: float = 0.2
     eval_batch_size: int = 1
+    decay_steps: int | None = None
+    decay_rate: float = 0.1
+    steps_per_epoch: int | None = None
+    finetune_learning_rate: float | None = None
+    monitor: str = "val_loss"
+
+
+@dataclasses.dataclass(frozen=True)
+class TransferConfig:
+    """Staged training with transfer between stages (TLCNN, Wang et al. 2018, Section 3).
+
+    Attributes:
+        stages: the stages to run, in order, a subset of `STAGES`; empty for a single
+            model trained by `tfmer.training.FoldTrainer`.
+            `expression`: the CNN on still expression images (`expression_data`, its own
+            classes), once per seed, independent of the folds (other people);
+            `frames`: the CNN with the micro-expression classes, its C1..FC7 copied from
+            the expression stage, on single frames of the fold's training clips;
+            `joint`: CNN and LSTM together on windows of `data.window` consecutive frames,
+            the CNN's layers shared with the frames stage. Each stage trains with its own
+            section: `expression_train`, `frame_train`, `train`.
+        expression_data: a converted expression image set (`python -m data_prep
+            expression --root DIR --out DIR --classes expression9`); the expression stage
+            needs it unless `expression_weights` is given.
+        expression_weights: the `expression.weights.h5` of an earlier run (same
+            `data.image_size` and `model` section), reused instead of training the
+            expression stage.
+        feature_layer: the CNN layer whose output feeds the LSTM, one of `FEATURE_LAYERS`
+            (Section 3.5: FC6).
+        svm_layer: with no `joint` stage: after the last stage, a linear SVM on each clip's
+            mean over its frames of this CNN layer's output (one of `SVM_LAYERS`), e.g.
+            `C5` for C5+SVM; None: the joint model classifies.
+        svm_c: the SVM's regularisation constant C (fixed, not tuned).
+    """
+
+    stages: tuple = ()
+    expression_data: str | None = None
+    expression_weights: str | None = None
+    feature_layer: str = "FC6"
+    svm_layer: str | None = None
+    svm_c: float = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,6 +216,11 @@ class ExperimentConfig:
         description: one line.
         scale: `paper` (the published setting), `builtin` (sized for the built-in data on a
             CPU) or `quick` (a few seconds' smoke run).
+        data, model, protocol: input, network and cross-validation.
+        train: the optimisation of the model (of the `joint` stage for staged experiments).
+        transfer: the stages of staged experiments (`TransferConfig`); empty for others.
+        expression_train: the optimisation of the `expression` stage.
+        frame_train: the optimisation of the `frames` stage.
     """
 
     name: str
@@ -148,6 +231,9 @@ class ExperimentConfig:
     train: TrainConfig = TrainConfig()
     protocol: ProtocolConfig = ProtocolConfig()
     scale: str = "paper"
+    transfer: TransferConfig = TransferConfig()
+    expression_train: TrainConfig = TrainConfig()
+    frame_train: TrainConfig = TrainConfig()
 
     @property
     def num_folds(self) -> int | None:
@@ -177,13 +263,12 @@ class ExperimentConfig:
             (self.model.head_layers >= 1, f"model.head_layers {self.model.head_layers} < 1"),
             (self.model.head_units >= 1, f"model.head_units {self.model.head_units} < 1"),
             (0 <= self.model.dropout < 1, f"model.dropout {self.model.dropout} not in [0, 1)"),
-            (self.train.optimizer in ("adam", "sgd"),
-             f"train.optimizer {self.train.optimizer!r} is not adam or sgd"),
-            (self.train.learning_rate > 0, f"train.learning_rate {self.train.learning_rate} <= 0"),
-            (self.train.batch_size >= 1, f"train.batch_size {self.train.batch_size} < 1"),
-            (self.train.epochs >= 1, f"train.epochs {self.train.epochs} < 1"),
-            (0 < self.train.validation_fraction < 1,
-             f"train.validation_fraction {self.train.validation_fraction} not in (0, 1)"),
+            (self.data.tim is None or self.data.tim >= 2,
+             f"data.tim {self.data.tim} must be >= 2 or none"),
+            *_train_checks("train", self.train),
+            *_train_checks("expression_train", self.expression_train),
+            *_train_checks("frame_train", self.frame_train),
+            *self._transfer_checks(),
             (_PROTOCOL.match(self.protocol.protocol) is not None,
              f"protocol {self.protocol.protocol!r} is not kfoldK (e.g. kfold5) or loso"),
             (self.num_folds is None or self.num_folds >= 2,
@@ -195,15 +280,85 @@ class ExperimentConfig:
             raise ValueError(f"experiment {self.name}: " + "; ".join(problems))
         return self
 
+    def _transfer_checks(self) -> list:
+        """`(ok, message)` checks of the `transfer` section against the others."""
+        transfer, stages = self.transfer, tuple(self.transfer.stages)
+        if not stages:
+            return [(self.model.backbone != TLCNN_CNN,
+                     f"model.backbone {TLCNN_CNN} needs transfer.stages (e.g. frames,joint)")]
+        return [
+            (tuple(s for s in STAGES if s in stages) == stages,
+             f"transfer.stages {stages} must be distinct stages of {STAGES}, in that order"),
+            ("frames" in stages or "joint" in stages,
+             f"transfer.stages {stages} has no micro-expression stage (frames or joint)"),
+            (self.model.backbone == TLCNN_CNN,
+             f"transfer.stages needs model.backbone {TLCNN_CNN}, found {self.model.backbone!r}"),
+            (("joint" in stages) != (transfer.svm_layer is not None),
+             f"transfer.stages {stages} with transfer.svm_layer {transfer.svm_layer}: the last "
+             f"classifier is either the joint stage's LSTM or the SVM, exactly one of them"),
+            (transfer.svm_layer is None or transfer.svm_layer in SVM_LAYERS,
+             f"transfer.svm_layer {transfer.svm_layer!r} is not one of {SVM_LAYERS}"),
+            (transfer.svm_c > 0, f"transfer.svm_c {transfer.svm_c} <= 0"),
+            (transfer.feature_layer in FEATURE_LAYERS,
+             f"transfer.feature_layer {transfer.feature_layer!r} is not one of {FEATURE_LAYERS}"),
+            ("expression" in stages or (transfer.expression_data is None
+                                        and transfer.expression_weights is None),
+             f"transfer.expression_data {transfer.expression_data} / expression_weights "
+             f"{transfer.expression_weights} are set but transfer.stages {stages} has no "
+             f"expression stage"),
+            ("joint" not in stages or self.data.window is not None,
+             "data.window none: the joint stage trains on windows of data.window frames"),
+            (transfer.svm_layer is None or self.data.window is None,
+             f"data.window {self.data.window}: the SVM classifies whole clips (data.window "
+             f"none)"),
+            (len(self.model.fc_units) == 2 and min(self.model.fc_units) >= 1,
+             f"model.fc_units {tuple(self.model.fc_units)} must be the two widths of the TLCNN "
+             f"CNN's FC6 and FC7 (the paper's {TLCNN_FC_UNITS})"),
+            ("joint" not in stages or self.model.head == "lstm" and self.model.head_layers == 1,
+             f"model.head {self.model.head!r} x {self.model.head_layers}: the TLCNN model has "
+             f"one LSTM layer (model.head lstm, model.head_layers 1)"),
+            # One inner split of the training subjects serves every micro-expression stage,
+            # so no stage trains on the subjects another one chooses its best epoch on.
+            (self.frame_train.validation_fraction == self.train.validation_fraction,
+             f"frame_train.validation_fraction {self.frame_train.validation_fraction} must "
+             f"equal train.validation_fraction {self.train.validation_fraction} (the stages "
+             f"share one inner split)"),
+        ]
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
+
+
+def _train_checks(section: str, train: TrainConfig) -> list:
+    """`(ok, message)` checks of one `TrainConfig` section, messages naming `section`."""
+    return [
+        (train.optimizer in ("adam", "sgd"),
+         f"{section}.optimizer {train.optimizer!r} is not adam or sgd"),
+        (train.learning_rate > 0, f"{section}.learning_rate {train.learning_rate} <= 0"),
+        (train.batch_size >= 1, f"{section}.batch_size {train.batch_size} < 1"),
+        (train.epochs >= 1, f"{section}.epochs {train.epochs} < 1"),
+        (train.patience >= 1, f"{section}.patience {train.patience} < 1"),
+        (0 < train.validation_fraction < 1,
+         f"{section}.validation_fraction {train.validation_fraction} not in (0, 1)"),
+        (train.eval_batch_size >= 1, f"{section}.eval_batch_size {train.eval_batch_size} < 1"),
+        (train.decay_steps is None or train.decay_steps >= 1,
+         f"{section}.decay_steps {train.decay_steps} must be >= 1 or none"),
+        (0 < train.decay_rate <= 1, f"{section}.decay_rate {train.decay_rate} not in (0, 1]"),
+        (train.steps_per_epoch is None or train.steps_per_epoch >= 1,
+         f"{section}.steps_per_epoch {train.steps_per_epoch} must be >= 1 or none"),
+        (train.finetune_learning_rate is None or train.finetune_learning_rate > 0,
+         f"{section}.finetune_learning_rate {train.finetune_learning_rate} must be > 0 or none"),
+        (train.monitor in MONITORS,
+         f"{section}.monitor {train.monitor!r} is not one of {MONITORS}"),
+    ]
 
 
 def override(config: ExperimentConfig, assignments) -> ExperimentConfig:
     """Applies `section.field=value` assignments (e.g. `train.epochs=3`) and validates.
 
     Values are JSON (`3`, `0.5`, `true`, `null`, `["a", "b"]`) or plain strings; `none`
-    means None and `a,b,c` a tuple for tuple fields.
+    means None (the empty tuple for tuple fields that cannot be None) and `a,b,c` a tuple
+    for tuple fields.
 
     Raises:
         ValueError: unknown section or field (listing the valid ones), or a bad value.
@@ -231,7 +386,11 @@ def override(config: ExperimentConfig, assignments) -> ExperimentConfig:
 
 def _parse(text: str, hint, assignment: str):
     if text.lower() in ("none", "null"):
-        return None
+        if type(None) in typing.get_args(hint):
+            return None
+        if hint is tuple or typing.get_origin(hint) is tuple:
+            return ()
+        raise ValueError(f"--set {assignment!r}: the field cannot be none")
     try:
         value = json.loads(text)
     except json.JSONDecodeError:
