@@ -223,3 +223,8 @@ def test_fc_widths_are_configurable_and_checked():
     assert cnn.get_layer("FC8").count_params() == 8 * 3 + 3
     with pytest.raises(ValueError, match=r"fc_units \(16,\) must be the two widths"):
         build_tlcnn_cnn(3, input_shape=(67, 67, 3), fc_units=(16,))
+    c3d = build_c3d(4, num_frames=3, input_size=(16, 20), fc_units=(8, 4))
+    assert c3d.get_layer("fc6").count_params() == 256 * 8 + 8  # pool5 is 1 x 1 x 1 x 256
+    assert c3d.get_layer("fc7").count_params() == 8 * 4 + 4
+    with pytest.raises(ValueError, match=r"fc_units \(8,\) must be the two widths of fc6"):
+        build_c3d(4, num_frames=3, input_size=(16, 20), fc_units=(8,))

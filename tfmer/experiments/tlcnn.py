@@ -261,7 +261,8 @@ def build_3d(config: ExperimentConfig, num_classes: int):
     """The C3D baseline on clips of `data.window` frames of `data.image_size` squared."""
     size = config.data.image_size
     return build_c3d(num_classes, num_frames=config.data.window, input_size=(size, size),
-                     dropout=config.model.dropout, name=config.name)
+                     dropout=config.model.dropout, fc_units=config.model.fc_units,
+                     name=config.name)
 
 
 @register(
@@ -272,7 +273,7 @@ def build_3d(config: ExperimentConfig, num_classes: int):
              "train.epochs": 3, "train.patience": 3, "train.decay_steps": 22,
              "train.eval_batch_size": 4},
     quick={"data.classes": None, "data.tim": None, "data.image_size": 32, "data.window": 4,
-           "data.eval_stride": 4, "train.batch_size": 2, "train.steps_per_epoch": 2,
+           "data.eval_stride": 4, "model.fc_units": [16, 16], "train.batch_size": 2, "train.steps_per_epoch": 2,
            "train.epochs": 1, "train.patience": 1, "train.eval_batch_size": 8},
 )
 def c3d() -> ExperimentConfig:

@@ -257,7 +257,7 @@ def build_tlcnn_clip_model(cnn: keras.Model, num_classes: int, *, feature_layer:
 
 
 def build_c3d(num_classes: int, *, num_frames: int, input_size=C3D_INPUT_SIZE,
-              dropout: float = 0.5, name: str = "c3d") -> keras.Model:
+              dropout: float = 0.5, fc_units=(2048, 2048), name: str = "c3d") -> keras.Model:
     """The 3D-CNN baseline of Section 4.2: a five-convolution C3D (Tran et al. 2015).
 
     Input `frames` float32 `[batch, num_frames, 128, 171, 3]` RGB in 0..255; output
@@ -268,6 +268,7 @@ def build_c3d(num_classes: int, *, num_frames: int, input_size=C3D_INPUT_SIZE,
         pool1          max 1x2x2 (time kept)
         pool2..pool5   max 2x2x2
         flatten, fc6 2048 + ReLU + drop6, fc7 2048 + ReLU + drop7, fc8 logits, softmax
+        (fc6 and fc7 `fc_units` wide)
 
     Every pooling uses "same" padding: for 2-wide windows at stride 2 that is ceil(n / 2),
     Caffe's (and C3D's) ceil-mode pooling, and no axis reaches 0 for any T >= 1. Sizes
@@ -281,8 +282,14 @@ def build_c3d(num_classes: int, *, num_frames: int, input_size=C3D_INPUT_SIZE,
         num_frames: clip length T (32 or 64 with TIM in the paper); fixed, as fc6 needs it.
         input_size: frame `(height, width)`.
         dropout: dropout rate after fc6 and fc7.
+        fc_units: widths of fc6 and fc7 (2048 each in the paper).
         name: model name.
+
+    Raises:
+        ValueError: `fc_units` is not two positive widths.
     """
+    if len(fc_units) != 2 or min(fc_units) < 1:
+        raise ValueError(f"fc_units {tuple(fc_units)} must be the two widths of fc6 and fc7")
     height, width = input_size
     inputs = keras.Input((num_frames, height, width, 3), name="frames")
     x = _preprocess()(inputs)
@@ -293,8 +300,8 @@ def build_c3d(num_classes: int, *, num_frames: int, input_size=C3D_INPUT_SIZE,
         x = keras.layers.MaxPooling3D(pool, strides=pool, padding="same",
                                       name=f"pool{index}")(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    for index in (6, 7):
-        x = keras.layers.Dense(2048, activation="relu", name=f"fc{index}")(x)
+    for index, units in zip((6, 7), fc_units):
+        x = keras.layers.Dense(int(units), activation="relu", name=f"fc{index}")(x)
         x = keras.layers.Dropout(dropout, name=f"drop{index}")(x)
     x = keras.layers.Dense(num_classes, name="fc8")(x)
     outputs = keras.layers.Softmax(name="probabilities")(x)
