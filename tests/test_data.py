@@ -111,3 +111,10 @@ def test_clip_probabilities_average_the_windows():
         np.testing.assert_allclose(got[b], expected, rtol=1e-5)
     np.testing.assert_allclose(clip_probabilities(model, clips, window=None),
                                model(clips).numpy(), rtol=1e-6)
+
+
+def test_membership_is_set_membership():
+    member = data.membership(["b", "a", "b"])
+    found = member(tf.constant(["a", "b", "c", ""]))
+    assert found.numpy().tolist() == [True, True, False, False]
+    assert data.membership([])(tf.constant("a")).numpy().item() is False
