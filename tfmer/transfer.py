@@ -60,6 +60,7 @@ from tfmer.training import (
     FINAL_WEIGHTS,
     SEED_STRIDE,
     CompiledModel,
+    inner_split,
     save_weights,
     validation_batches,
     with_cardinality,
@@ -249,14 +250,12 @@ class TransferTrainer:
         self.reset(seed)
         if "expression" in self.stages:
             self.load_expression(seed // SEED_STRIDE)
+        # One split for every stage that stops early (their validation fractions agree).
         stage_trains = {"frames": config.frame_train, "joint": config.train}
-        if any(stage_trains[s].early_stopping for s in self.stages if s in stage_trains):
-            fit_subjects, self.held_out = protocols.inner_split(
-                subjects, config.train.validation_fraction, seed)
-            log(f"  best epochs chosen on held-out training subjects: "
-                f"{', '.join(self.held_out)}")
-        else:
-            fit_subjects, self.held_out = list(subjects), []
+        stopping = [stage_trains[s] for s in self.stages
+                    if s in stage_trains and stage_trains[s].early_stopping]
+        fit_subjects, self.held_out = (inner_split(subjects, stopping[0], seed, log)
+                                       if stopping else (list(subjects), []))
         if "frames" in self.stages:
             train = config.frame_train
             histories["frames"] = self._fit_frames(

@@ -2,7 +2,6 @@
 
 from tfmer.models.tlcnn import (
     C3D_INPUT_SIZE,
-    TLCNN_CONV_LAYERS,
     TLCNN_FEATURE_LAYERS,
     TLCNN_INPUT_SHAPE,
     LocalResponseNormalization,
@@ -24,7 +23,6 @@ from tfmer.models.vggface import (
 __all__ = [
     "C3D_INPUT_SIZE",
     "LocalResponseNormalization",
-    "TLCNN_CONV_LAYERS",
     "TLCNN_FEATURE_LAYERS",
     "TLCNN_INPUT_SHAPE",
     "VGGFACE2_BLOCK_OUTPUTS",

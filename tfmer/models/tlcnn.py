@@ -50,9 +50,6 @@ from tfmer.models.clip import FoldedTimeDistributed
 TLCNN_INPUT_SHAPE = (227, 227, 3)
 """Input of the frame CNN: 227 x 227 RGB crops of 240 x 320 frames (Section 3.4)."""
 
-TLCNN_CONV_LAYERS = ("C1", "C2", "C3", "C4", "C5")
-"""Names of the frame CNN's convolutions, input to output (Grad-CAM targets)."""
-
 TLCNN_FEATURE_LAYERS = {"FC6": "D6", "FC7": "D7"}
 """Feature layer accepted by `build_tlcnn_clip_model` -> the CNN layer its features are
 taken from: the dropout after that fully connected layer (Caffe applies ReLU and dropout in
