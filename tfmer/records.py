@@ -9,8 +9,9 @@ import dataclasses
 
 import numpy as np
 
+from tfmer.landmarks import NUM_LANDMARKS  # noqa: F401  (part of the record's shape)
+
 UNKNOWN = -1
-NUM_LANDMARKS = 68
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,0 +1,52 @@
+"""What every command-line entry point shares: the error convention and a quiet TensorFlow.
+
+Free of TensorFlow itself, so that entry points can import it at their top level (the
+converter's spawned workers re-import a script's top level, and need no TensorFlow).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+SHOW_TENSORFLOW_LOGS = "TFMER_TF_LOGS"
+"""Set this environment variable to 1 to see TensorFlow's start-up lines (absl, oneDNN,
+CUDA); by default the commands hide them."""
+USAGE_ERROR = 2
+"""The exit status of a command stopped by unusable input (the contract's non-zero exit)."""
+
+
+def run(command: Callable[..., int], *args) -> int:
+    """Calls `command(*args)` and returns its exit status; an `OSError` or `ValueError`
+    (a missing file, an unusable argument, an unreadable spreadsheet, ...) becomes one line
+    `error: <message>` on stderr and exit status `USAGE_ERROR`."""
+    try:
+        return command(*args)
+    except (OSError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return USAGE_ERROR
+
+
+def import_tensorflow() -> None:
+    """Imports TensorFlow without its start-up lines, unless `TFMER_TF_LOGS=1`.
+
+    TensorFlow's native libraries log at load time (absl's "All log messages before
+    absl::InitializeLog()", oneDNN, "Could not find cuda drivers"), before any setting
+    such as `TF_CPP_MIN_LOG_LEVEL` is read, so the file descriptor of stderr points at
+    /dev/null while it loads; later C++ lines below errors are filtered by the
+    `TF_CPP_MIN_LOG_LEVEL` of 2 that `import tfmer` sets (a user's own setting wins). An
+    import that fails still raises its exception, shown as usual.
+    """
+    if "tensorflow" in sys.modules or os.environ.get(SHOW_TENSORFLOW_LOGS, "0") not in ("", "0"):
+        import tensorflow  # noqa: F401
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
