@@ -2,8 +2,9 @@
 
 Every reader produces `ClipSource`s; `convert` does the rest the same way for all of them:
 worker processes convert clips (`data_prep.clip.convert_clip`: frames onset..offset, face
-crop or resize, TIM, encoding) and this process writes `tf.train.SequenceExample` shards and
-`dataset.json`. A clip that fails is reported with its reason and the others are converted.
+crop or resize, TIM, encoding) and this process writes `tf.train.SequenceExample` shards
+(`tfmer.records.encode`, `tfmer.tfrecord`) and `dataset.json`. No process of a conversion
+loads TensorFlow. A clip that fails is reported with its reason and the others are converted.
 Files are written under temporary names and renamed, and `dataset.json` (which lists the
 shards) is written last, so an interrupted run never leaves a dataset that looks complete;
 a re-run resumes after the last finished shard.
@@ -20,14 +21,13 @@ import os
 import pathlib
 import sys
 
-import tensorflow as tf
 import tqdm
 
 import tfmer
 from data_prep import clip
 from data_prep.clip import ConvertOptions
-from tfmer import features
-from tfmer.files import write_json_atomic
+from tfmer import records, tfrecord
+from tfmer.files import atomic, write_json_atomic
 
 
 PROGRESS_DIR = ".progress"
@@ -122,19 +122,16 @@ def _finished(out_dir: pathlib.Path, shard: dict) -> dict | None:
 
 def _write_shard(out_dir: pathlib.Path, shard: dict, results, bar) -> dict:
     """Writes the next `len(shard["sources"])` results as one shard, then its progress note."""
-    path = out_dir / shard["file"]
-    tmp = path.with_name(path.name + ".tmp")
     note = {"fingerprint": shard["fingerprint"], "clips": [], "errors": []}
-    with tf.io.TFRecordWriter(str(tmp)) as writer:
+    with atomic(out_dir / shard["file"]) as temporary, tfrecord.TFRecordWriter(temporary) as writer:
         for _ in shard["sources"]:
             source, record, reason = next(results)
             bar.update()
             if record is None:
                 note["errors"].append({"clip": source.clip_id, "reason": reason})
             else:
-                writer.write(features.encode(record))
+                writer.write(records.encode(record))
                 note["clips"].append(_clip_info(record))
-    os.replace(tmp, path)
     write_json_atomic(out_dir / PROGRESS_DIR / (shard["file"] + ".json"), note)
     return note
 
@@ -158,7 +155,8 @@ def _remove_stale(out_dir: pathlib.Path, name: str, keep: set) -> None:
 
 
 def _pool(workers: int):
-    """A process pool (spawned: TensorFlow does not survive `fork`), or a null context."""
+    """A process pool, or a null context. Spawned, not forked: a caller (a test, a notebook)
+    may have loaded TensorFlow, which does not survive `fork`."""
     if workers <= 1:
         return contextlib.nullcontext()
     return multiprocessing.get_context("spawn").Pool(workers, clip.init_worker)

@@ -18,7 +18,7 @@ import pathlib
 from data_prep import clip, databases
 from data_prep.clip import ClipSource
 from data_prep.frames import ClipError
-from tfmer.features import UNKNOWN
+from tfmer.records import UNKNOWN
 
 REQUIRED = ("path", "subject", "label")
 OPTIONAL = ("onset", "apex", "offset", "fps", "landmarks")

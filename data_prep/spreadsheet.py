@@ -36,7 +36,7 @@ from data_prep import classes
 from data_prep.clip import ClipSource
 from data_prep.databases import Release
 from data_prep.frames import ClipError, frame_files
-from tfmer.features import UNKNOWN
+from tfmer.records import UNKNOWN
 
 HEADER = "subject"
 """The header row is the first row with a cell that reads this (any case)."""

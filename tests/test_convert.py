@@ -1,5 +1,9 @@
 import dataclasses
 import json
+import os
+import pathlib
+import subprocess
+import sys
 
 import cv2
 import matplotlib.cbook
@@ -11,6 +15,27 @@ from data_prep import __main__ as cli
 from data_prep import clip, convert, face, frames, manifest, tim
 from tests.helpers import CLASSES, labelled_frames, write_clip
 from tfmer import data, features
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+# A `sitecustomize` module: every process started with it on its path logs TensorFlow imports.
+LOG_TENSORFLOW_IMPORTS = '''
+import os
+import sys
+
+
+class LogTensorFlowImports:
+    """Appends the process id to $TENSORFLOW_IMPORT_LOG when a process imports TensorFlow."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "tensorflow":
+            with open(os.environ["TENSORFLOW_IMPORT_LOG"], "a") as log:
+                log.write(f"process {os.getpid()} imported tensorflow: {sys.argv}\\n")
+        return None
+
+
+sys.meta_path.insert(0, LogTensorFlowImports())
+'''
 
 
 def _records(out_dir):
@@ -27,7 +52,7 @@ def test_dataset_json_describes_the_conversion(tiny_dataset):
     assert info["class_counts"] == {c: 6 for c in CLASSES}
     assert info["subjects"] == [f"tiny/{s:02d}" for s in range(6)]
     assert [s["num_clips"] for s in info["shards"]] == [5, 5, 5, 5, 4]
-    assert not list(tiny_dataset.glob("*.tmp"))
+    assert not list(tiny_dataset.glob(".tmp.*"))
 
 
 def test_records_hold_tim_of_onset_to_offset(tiny_manifest, tiny_dataset):
@@ -187,10 +212,10 @@ def test_interrupted_conversion_resumes_where_it_stopped(tiny_manifest, tmp_path
     out = tmp_path / "out"
     with pytest.raises(KeyboardInterrupt):
         manifest.convert_manifest(tiny_manifest, out, classes="tlcnn4", options=options)
-    # Two whole shards; the third only as a temporary file; nothing that looks complete.
+    # Two whole shards; no part of the third, not even a temporary file; nothing complete.
     assert sorted(p.name for p in out.glob("*.tfrecord")) == [
         "manifest-00000-of-00005.tfrecord", "manifest-00001-of-00005.tfrecord"]
-    assert (out / "manifest-00002-of-00005.tfrecord.tmp").exists()
+    assert not list(out.glob(".tmp.*"))
     assert not (out / "dataset.json").exists()
     before = {p.name: p.stat().st_mtime_ns for p in out.glob("*.tfrecord")}
     calls.clear()
@@ -199,7 +224,7 @@ def test_interrupted_conversion_resumes_where_it_stopped(tiny_manifest, tmp_path
     assert len(calls) == 14  # 24 clips, the first two shards (10 clips) kept
     assert {p: out.joinpath(p).stat().st_mtime_ns for p in before} == before
     assert _shard_bytes(out) == _shard_bytes(tmp_path / "clean")
-    assert info["num_clips"] == 24 and not list(out.glob("*.tmp"))
+    assert info["num_clips"] == 24 and not list(out.glob(".tmp.*"))
     assert (out / "dataset.json").read_bytes() == (tmp_path / "clean" / "dataset.json").read_bytes()
 
 
@@ -297,3 +322,37 @@ def test_one_frame_sources_make_one_frame_records(tmp_path):
     record = clip.convert_clip(table, "d", CLASSES, dataclasses.replace(options, size=48))
     decoded = cv2.imdecode(np.frombuffer(record.frames[0], np.uint8), cv2.IMREAD_COLOR)
     np.testing.assert_array_equal(decoded, np.repeat(grey[0][..., None], 3, axis=-1))
+
+
+def test_conversion_loads_no_tensorflow(tiny_manifest, tmp_path):
+    # The conversion runs in a fresh interpreter; it and its spawned workers (which inherit
+    # the environment) start with the logging `sitecustomize` on their path.
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(LOG_TENSORFLOW_IMPORTS)
+    log = tmp_path / "tensorflow_imports.log"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path / "site"), str(REPO)]),
+               TENSORFLOW_IMPORT_LOG=str(log))
+    argv = ["manifest", "--root", str(tiny_manifest), "--out", str(tmp_path / "out"),
+            "--workers", "2", "--tim", "4", "--size", "16", "--strict"]
+    script = ("import sys\n"
+              "from data_prep.__main__ import main\n"
+              f"assert main({argv!r}) == 0\n"
+              "print('tensorflow' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=env,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "False", result.stdout
+    assert not log.exists(), log.read_text()
+    assert json.loads((tmp_path / "out" / "dataset.json").read_text())["num_clips"] == 24
+
+
+def test_converter_modules_load_no_tensorflow():
+    script = ("import importlib, pkgutil, sys\n"
+              "import data_prep\n"
+              "for module in pkgutil.walk_packages(data_prep.__path__, 'data_prep.'):\n"
+              "    importlib.import_module(module.name)\n"
+              "print(sorted(m for m in sys.modules if m.split('.')[0] == 'tensorflow'))\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == "[]", result.stdout

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfmer import features
+from tfmer import features, records
 
 
 def _record(**changes):
@@ -12,12 +12,12 @@ def _record(**changes):
                   onset=10, apex=12, offset=15, fps=200.0,
                   landmarks=np.arange(136, dtype=np.float32).reshape(68, 2))
     fields.update(changes)
-    return features.ClipRecord(**fields)
+    return records.ClipRecord(**fields)
 
 
 def test_round_trip_keeps_every_field():
     record = _record()
-    back = features.decode(features.encode(record))
+    back = features.decode(records.encode(record))
     for name in ("clip_id", "dataset", "subject", "label", "label_name", "source_emotion",
                  "frames", "height", "width", "channels", "onset", "apex", "offset", "fps"):
         assert getattr(back, name) == getattr(record, name), name
@@ -25,13 +25,13 @@ def test_round_trip_keeps_every_field():
 
 
 def test_unknown_frames_and_landmarks_round_trip():
-    back = features.decode(features.encode(_record(onset=-1, apex=-1, offset=-1, landmarks=None)))
+    back = features.decode(records.encode(_record(onset=-1, apex=-1, offset=-1, landmarks=None)))
     assert (back.onset, back.apex, back.offset) == (-1, -1, -1)
     assert back.landmarks is None
 
 
 def test_parse_inside_dataset_map():
-    serialized = [features.encode(_record(clip_id=f"c{i}", label=i)) for i in range(3)]
+    serialized = [records.encode(_record(clip_id=f"c{i}", label=i)) for i in range(3)]
     dataset = tf.data.Dataset.from_tensor_slices(serialized).map(features.parse)
     parsed = list(dataset)
     assert [int(p["clip/label"]) for p in parsed] == [0, 1, 2]
@@ -42,4 +42,20 @@ def test_parse_inside_dataset_map():
 
 def test_bad_landmark_count_names_the_clip():
     with pytest.raises(ValueError, match="s1/c1.*68"):
-        features.encode(_record(landmarks=np.zeros((5, 2))))
+        records.encode(_record(landmarks=np.zeros((5, 2))))
+
+
+def test_spec_has_every_key_the_writer_writes():
+    serialized = records.encode(_record())
+    example = tf.train.SequenceExample.FromString(serialized)
+    assert set(example.context.feature) == set(features.CONTEXT_SPEC)
+    assert set(example.feature_lists.feature_list) == set(features.SEQUENCE_SPEC)
+
+
+def test_missing_optional_keys_read_as_their_defaults():
+    example = tf.train.SequenceExample.FromString(records.encode(_record()))
+    for key in records.CONTEXT:
+        if key.default is not None:
+            del example.context.feature[key.key]
+    back = features.decode(example.SerializeToString())
+    assert (back.onset, back.apex, back.offset, back.fps) == (-1, -1, -1, 0.0)

@@ -1,17 +1,72 @@
-"""The Python side of a clip record, free of TensorFlow (converter workers import it).
+"""The clip record, free of TensorFlow: its fields, its keys and its serialisation.
 
-`tfmer.features` holds the keys, the SequenceExample spec, `encode` and `parse`.
+One clip is one `tf.train.SequenceExample`:
+
+* context (`CONTEXT`): `clip/id`, `clip/dataset`, `clip/subject` (namespaced
+  `dataset/subject`), `clip/label` (index into the dataset's `classes`), `clip/label_name`,
+  `clip/source_emotion`, `clip/num_frames`, `clip/onset`, `clip/apex`, `clip/offset`
+  (source frame numbers, -1 when unknown), `clip/fps`, `image/height`, `image/width`,
+  `image/channels`, and `clip/landmarks` (68 x 2 floats of the first stored frame in
+  stored-image pixel coordinates, row-major `x0, y0, x1, y1, ...`; empty when unknown);
+* feature list `image/encoded` (`FRAMES`): one encoded frame (PNG or JPEG) per time step.
+
+The keys are defined here once: `encode` (the converter, whose processes never load
+TensorFlow) writes them and `tfmer.features` derives its `tf.io` parsing spec from them, so
+writer and reader cannot drift apart.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 import numpy as np
 
-from tfmer.landmarks import NUM_LANDMARKS  # noqa: F401  (part of the record's shape)
+from tfmer import tfrecord
+from tfmer.landmarks import NUM_LANDMARKS
 
 UNKNOWN = -1
+
+TEXT, INT, FLOAT, FLOATS = "text", "int", "float", "floats"
+"""Kinds of context feature: one UTF-8 string, one int64, one float32, any number of float32."""
+
+
+class ContextKey(NamedTuple):
+    """One context feature of a clip record.
+
+    Attributes:
+        key: the feature's name in the `SequenceExample`'s context.
+        kind: `TEXT`, `INT`, `FLOAT` or `FLOATS`.
+        default: the value a reader gives a record without the key; None: the key is
+            required (a `FLOATS` key is read as empty when missing).
+    """
+
+    key: str
+    kind: str
+    default: object = None
+
+
+CONTEXT = (
+    ContextKey("clip/id", TEXT),
+    ContextKey("clip/dataset", TEXT),
+    ContextKey("clip/subject", TEXT),
+    ContextKey("clip/label", INT),
+    ContextKey("clip/label_name", TEXT),
+    ContextKey("clip/source_emotion", TEXT),
+    ContextKey("clip/num_frames", INT),
+    ContextKey("clip/onset", INT, UNKNOWN),
+    ContextKey("clip/apex", INT, UNKNOWN),
+    ContextKey("clip/offset", INT, UNKNOWN),
+    ContextKey("clip/fps", FLOAT, 0.0),
+    ContextKey("image/height", INT),
+    ContextKey("image/width", INT),
+    ContextKey("image/channels", INT),
+    ContextKey("clip/landmarks", FLOATS),
+)
+"""The context keys of a clip record, in the order of the reader's spec."""
+
+FRAMES = "image/encoded"
+"""The feature list of encoded frames, one bytes value per time step."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,3 +102,56 @@ class ClipRecord:
     offset: int = UNKNOWN
     fps: float = 0.0
     landmarks: np.ndarray | None = None
+
+
+def encode(record: ClipRecord) -> bytes:
+    """Serialises a clip to `tf.train.SequenceExample` bytes.
+
+    Deterministic: the same record always gives the same bytes, those of TensorFlow's
+    `SerializeToString(deterministic=True)`.
+
+    Args:
+        record: the clip.
+
+    Returns:
+        The serialised `SequenceExample`.
+
+    Raises:
+        ValueError: landmarks that are not 68 x 2 values (the message names the clip).
+    """
+    landmarks = [] if record.landmarks is None else np.asarray(record.landmarks).reshape(-1)
+    if len(landmarks) not in (0, 2 * NUM_LANDMARKS):
+        raise ValueError(
+            f"clip {record.clip_id}: landmarks must be {NUM_LANDMARKS} x 2 values, "
+            f"got {len(landmarks)}")
+    values = {
+        "clip/id": record.clip_id,
+        "clip/dataset": record.dataset,
+        "clip/subject": record.subject,
+        "clip/label": record.label,
+        "clip/label_name": record.label_name,
+        "clip/source_emotion": record.source_emotion,
+        "clip/num_frames": len(record.frames),
+        "clip/onset": record.onset,
+        "clip/apex": record.apex,
+        "clip/offset": record.offset,
+        "clip/fps": record.fps,
+        "image/height": record.height,
+        "image/width": record.width,
+        "image/channels": record.channels,
+        "clip/landmarks": landmarks,
+    }
+    context = {key: _feature(kind, values[key]) for key, kind, _ in CONTEXT}
+    frames = [tfrecord.bytes_feature([frame]) for frame in record.frames]
+    return tfrecord.sequence_example(context, {FRAMES: frames})
+
+
+def _feature(kind: str, value) -> bytes:
+    """The serialised `Feature` of one context value of the given kind."""
+    if kind == TEXT:
+        return tfrecord.bytes_feature([value.encode("utf-8")])
+    if kind == INT:
+        return tfrecord.int64_feature([int(value)])
+    if kind == FLOAT:
+        return tfrecord.float_feature([float(value)])
+    return tfrecord.float_feature(value)
