@@ -125,12 +125,12 @@ def test_envelope_is_a_raised_cosine():
 def test_expression_displacement_is_micro_and_only_within_the_movement(size):
     for spec in synthetic.make_specs(1, num_subjects=2, clips_per_class=2, size=size):
         m = spec.movement
-        points = synthetic.clip_landmarks(spec, head_motion=False)
+        points = synthetic.render_clip(_still(spec))[1]  # without head motion
         motion = np.linalg.norm(points - points[0], axis=-1).max(axis=-1)  # [T]
         assert np.all(motion[:m.onset + 1] == 0) and np.all(motion[m.offset:] == 0)
         assert motion.argmax() == m.apex
         assert 1.5 * size / 128 - 1e-9 <= motion[m.apex] <= 3.0 * size / 128 + 1e-9
-        with_head = synthetic.clip_landmarks(spec)
+        with_head = synthetic.render_clip(spec)[1]
         moved = np.linalg.norm(with_head - with_head[0], axis=-1).max(axis=-1)
         drift = (synthetic.DRIFT_RANGE[1] * size / 128
                  + np.deg2rad(synthetic.DRIFT_MAX_DEGREES) * size)  # any point within `size`
@@ -152,8 +152,9 @@ def test_expression_displacement_is_micro_and_only_within_the_movement(size):
 def test_movement_direction_of_each_variant(variant, check):
     spec = _with_variant(synthetic.make_specs(2, num_subjects=1, clips_per_class=1)[0],
                          variant)
-    points = synthetic.clip_landmarks(spec, head_motion=False)
-    displacement = points[spec.movement.apex] - points[spec.movement.onset]
+    onset, apex = synthetic.render_clip(_still(spec), [spec.movement.onset,
+                                                       spec.movement.apex])[1]
+    displacement = apex - onset
     assert check(displacement)
 
 
