@@ -5,12 +5,10 @@
 from __future__ import annotations
 
 import argparse
-import json
-import pathlib
 import sys
 
-import tfmer  # noqa: F401  (quiets TensorFlow's start-up logging before it loads)
-from tfmer import compare, results
+from tfmer import cli, compare, results
+from tfmer.run_folder import METRICS, RunFolder
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -27,38 +25,41 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _compare(args) -> int:
+    result = compare.write_comparison(args.compare, args.out or compare.DEFAULT_OUT)
+    print(result["markdown"] + "wrote " + ", ".join(result["files"]))
+    return 0
+
+
+def _recompute(args) -> int:
+    folder = RunFolder(args.run_dir)
+    result = results.recompute(folder)
+    print(results.summary(result))
+    stored = folder.read_json(METRICS)
+    if stored is not None:
+        same = stored["pooled"] == result["pooled"]
+        print(f"  {'matches' if same else 'DIFFERS FROM'} {folder.file(METRICS)}")
+    return 0
+
+
+def _score_export(args) -> int:
+    cli.import_tensorflow()  # only this mode needs TensorFlow
+    from tfmer import export
+
+    print(results.summary(export.evaluate_export(args.model, args.data, out_dir=args.out)))
+    return 0
+
+
 def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     if args.compare:
         if args.run_dir or args.model or args.data:
             parser.error("--compare takes run folders only: give no RUN_DIR, --model or --data")
-        try:
-            result = compare.write_comparison(args.compare, args.out or compare.DEFAULT_OUT)
-        except (OSError, ValueError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-        print(result["markdown"] + "wrote " + ", ".join(result["files"]))
-        return 0
+        return cli.run(_compare, args)
     if bool(args.run_dir) == bool(args.model) or bool(args.model) != bool(args.data):
         parser.error("give either RUN_DIR, or --model DIR together with --data DIR")
-    try:
-        if args.run_dir:
-            result = results.recompute(args.run_dir)
-            stored = pathlib.Path(args.run_dir) / "metrics.json"
-            print(results.summary(result))
-            if stored.is_file():
-                same = json.loads(stored.read_text())["pooled"] == result["pooled"]
-                print(f"  {'matches' if same else 'DIFFERS FROM'} {stored}")
-        else:
-            from tfmer import export  # loads TensorFlow, which the other modes do not need
-
-            result = export.evaluate_export(args.model, args.data, out_dir=args.out)
-            print(results.summary(result))
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    return cli.run(_recompute if args.run_dir else _score_export, args)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 With no `--data`, the built-in synthetic dataset is built on first use (`data/synthetic`;
 `data/synthetic_tim64` for TIM64 experiments, `data/synthetic_expression` for an expression
-stage: `tfmer.builtin`) and the experiment runs at its `builtin` scale, sized for a CPU;
+stage: `data_prep.builtin`) and the experiment runs at its `builtin` scale, sized for a CPU;
 `--quick` shrinks any run to a smoke test. See README.md.
 """
 
@@ -11,8 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-import tfmer  # noqa: F401  (quiets TensorFlow's start-up logging before it loads)
-from tfmer import builtin, experiments, training
+# Only TensorFlow-free modules at the top: building the built-in data runs the converter in
+# spawned processes, which re-import this script. TensorFlow loads in `_train`.
+from data_prep import builtin
+from tfmer import cli
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -35,31 +37,34 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv=None) -> int:
-    parser = _parser()
-    args = parser.parse_args(argv)
+def _train(args) -> int:
+    cli.import_tensorflow()
+    from tfmer import experiments, training
+
     if args.list:
         print("\n".join(experiments.describe(name) for name in experiments.names()))
         return 0
-    if not args.experiment:
-        parser.error("--experiment is required (see --list)")
     overrides = list(args.overrides)
     if args.protocol:
         overrides.append(f"protocol.protocol={args.protocol}")
     if args.seeds is not None:
         overrides.append(f"protocol.seeds={args.seeds}")
     scale = "quick" if args.quick else ("paper" if args.data else "builtin")
-    try:
-        config = experiments.get(args.experiment, scale, overrides)
-        data_dir = args.data
-        if data_dir is None:
-            config, data_dir = builtin.prepare(config)
-        training.cross_validate(config, data_dir, runs_root=args.out,
-                                export_root=args.export_dir, export_final=not args.no_export)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    config = experiments.get(args.experiment, scale, overrides)
+    data_dir = args.data
+    if data_dir is None:
+        config, data_dir = builtin.prepare(config)
+    training.cross_validate(config, data_dir, experiments.trainer, runs_root=args.out,
+                            export_root=args.export_dir, export_final=not args.no_export)
     return 0
+
+
+def main(argv=None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not args.list and not args.experiment:
+        parser.error("--experiment is required (see --list)")
+    return cli.run(_train, args)
 
 
 if __name__ == "__main__":

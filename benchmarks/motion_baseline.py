@@ -22,7 +22,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import LinearSVC
 
-import tfmer  # noqa: F401
 from data_prep import synthetic
 from tfmer import data, metrics, protocols
 

@@ -19,7 +19,6 @@ import time
 import numpy as np
 import tensorflow as tf
 
-import tfmer  # noqa: F401
 from data_prep import synthetic
 from tfmer import data, experiments, training
 
@@ -71,7 +70,7 @@ def main() -> None:
           f"after epoch 1 {after[0]:.0f}, 5 {after[4]:.0f}, {args.epochs} {after[-1]:.0f}; "
           f"growth over the last {args.epochs - 5} epochs {after[-1] - after[4]:+.0f}")
 
-    trainer = training.FoldTrainer(config, len(info.classes))
+    trainer = experiments.trainer(config, len(info.classes))
     real = data.train_dataset(info, info.subjects, window=config.data.window,
                               image_size=config.data.image_size, batch_size=batch,
                               seed=0).repeat()

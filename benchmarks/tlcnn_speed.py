@@ -21,7 +21,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-import tfmer  # noqa: F401
 from data_prep import synthetic
 from tfmer import data
 from tfmer.models.tlcnn import build_tlcnn_clip_model, build_tlcnn_cnn

@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-# Only TensorFlow-free modules at the top: converter worker processes re-import this module
-# (multiprocessing's spawn); the converters themselves are imported in `_convert`.
 from data_prep import classes as schemes
-from data_prep import clip
+from data_prep import clip, convert, databases, manifest, synthetic
+from tfmer import cli
 
 DATABASES = {
     "casme2": "CASME II (raw, selected or cropped release) with its coding spreadsheet",
@@ -40,7 +39,8 @@ def _parser() -> argparse.ArgumentParser:
                        help=f"frame size in pixels, square (default {size})")
         p.add_argument("--crop", choices=clip.CROPS, default=crop_default,
                        help="detect: crop each clip to the face found on its first frame; "
-                            f"none: frames are faces already (default: {crop_default or 'the release'})")
+                            "none: frames are faces already (default: "
+                            f"{crop_default or 'the release'})")
         p.add_argument("--align", action="store_true",
                        help="with --crop detect, rotate so the eyes are level")
         p.add_argument("--margin", type=float, default=clip.ConvertOptions.margin,
@@ -100,8 +100,6 @@ def _roots(values) -> dict:
 
 
 def _convert(args, options):
-    from data_prep import databases, manifest, synthetic
-
     if args.dataset == "manifest":
         return manifest.convert_manifest(args.root, args.out, classes=args.classes,
                                          name=args.name, options=options)
@@ -115,25 +113,21 @@ def _convert(args, options):
                                       options=options, **reader_options)
 
 
-def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
+def _run(args) -> int:
     per_shard = args.clips_per_shard or (1024 if args.dataset == "expression" else 32)
-    try:
-        options = clip.ConvertOptions(
-            num_frames=args.tim, size=args.size, encoding=args.encoding, crop=args.crop,
-            align=args.align, margin=args.margin, clips_per_shard=per_shard,
-            workers=args.workers)
-        info = _convert(args, options)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    from data_prep import convert
-
+    options = clip.ConvertOptions(
+        num_frames=args.tim, size=args.size, encoding=args.encoding, crop=args.crop,
+        align=args.align, margin=args.margin, clips_per_shard=per_shard, workers=args.workers)
+    info = _convert(args, options)
     print(convert.summary(info, args.out))
     if args.strict and info["errors"]:
         print(f"error: --strict: {len(info['errors'])} clip(s) skipped", file=sys.stderr)
         return 1
     return 0
+
+
+def main(argv=None) -> int:
+    return cli.run(_run, _parser().parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import pathlib
 import cv2
 import numpy as np
 
-from data_prep import tim
+from data_prep import face, tim
 from data_prep.frames import VIDEO_SUFFIXES, ClipError, open_frames
 from tfmer.records import NUM_LANDMARKS, UNKNOWN, ClipRecord
 
@@ -98,7 +98,7 @@ class ConvertOptions:
     jpeg_quality: int = 95
     crop: str | None = "none"
     align: bool = False
-    margin: float = 0.1
+    margin: float = face.MARGIN
     clips_per_shard: int = 32
     workers: int | None = None
     progress: bool = True
@@ -193,7 +193,6 @@ def _framing(first: np.ndarray, source: ClipSource, options: ConvertOptions):
     size = options.size
     given = read_landmarks(source.landmarks) if source.landmarks is not None else None
     if options.crop == "detect":
-        from data_prep import face  # dlib is loaded only where faces are detected
         try:
             points = face.locate(first) if given is None else given
             box = face.face_crop(points, margin=options.margin, align=options.align)
@@ -208,7 +207,6 @@ def _framing(first: np.ndarray, source: ClipSource, options: ConvertOptions):
 
 def _maybe_landmarks(first: np.ndarray, scale: np.ndarray):
     """The landmarks of an already cropped face, when a face is found (else None)."""
-    from data_prep import face
     try:
         return face.locate(first) * scale
     except ClipError:

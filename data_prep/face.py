@@ -18,10 +18,8 @@ import cv2
 import numpy as np
 
 from data_prep.frames import ClipError
+from tfmer.landmarks import LEFT_EYE, NUM_LANDMARKS, RIGHT_EYE
 
-NUM_LANDMARKS = 68
-LEFT_EYE = slice(36, 42)   # the eye on the image's left (the subject's right eye)
-RIGHT_EYE = slice(42, 48)
 # TLCNN crops "a rectangle that is mostly suitable for containing all the feature points".
 # The box of the 68 points ends on the brows and on the chin's contour; a margin of 10 % of
 # its larger side on every side keeps the brows' upper edge and the chin inside the crop

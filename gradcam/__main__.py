@@ -17,10 +17,9 @@ import argparse
 import sys
 import time
 
-from data_prep import synthetic
+from data_prep import builtin
 from gradcam import compare, report, select
-
-BUILTIN_DATA = "data/synthetic"  # as train.py
+from tfmer import cli
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,7 +31,7 @@ def _parser() -> argparse.ArgumentParser:
         description=__doc__.split("\n")[0].strip("`"))
     command.add_argument("--experiment", required=True, help="registered experiment name")
     command.add_argument("--data", help="converted dataset folder (holding dataset.json); "
-                         f"default: the built-in synthetic data in {BUILTIN_DATA}")
+                         f"default: the built-in synthetic data in {builtin.clips_dir()}")
     command.add_argument("--out", required=True, help="report folder")
     command.add_argument("--quick", action="store_true",
                          help="the experiment's quick scale (low resolution)")
@@ -67,39 +66,32 @@ def _parser() -> argparse.ArgumentParser:
 
 def _compare(args) -> int:
     started = time.time()
-    try:
-        content = compare.compare(args.run_dir, args.out, layer=args.layer, count=args.count,
-                                  canonical_landmarks=args.canonical_landmarks)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    content = compare.compare(args.run_dir, args.out, layer=args.layer, count=args.count,
+                              canonical_landmarks=args.canonical_landmarks)
     out = args.out or f"{args.run_dir}/{compare.OUT_DIR}"
     print(compare.summary(content))
     print(f"figure: {out}/{compare.FIGURE} ({time.time() - started:.0f} s)")
     return 0
 
 
-def main(argv=None) -> int:
-    args = _parser().parse_args(argv)
-    if args.command == "compare":
-        return _compare(args)
+def _select(args) -> int:
     scale = "quick" if args.quick else ("paper" if args.data else "builtin")
     layers = args.layers
     if layers and layers != "all":
         layers = [name.strip() for name in layers.split(",") if name.strip()]
     started = time.time()
-    try:
-        data_dir = args.data or synthetic.ensure(BUILTIN_DATA)
-        content = select.select(
-            args.experiment, data_dir, args.out, scale=scale, count=args.count, layers=layers,
-            canonical_landmarks=args.canonical_landmarks, seed=args.seed,
-            overrides=args.overrides)
-    except (OSError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    content = select.select(
+        args.experiment, args.data or builtin.clips(), args.out, scale=scale, count=args.count,
+        layers=layers, canonical_landmarks=args.canonical_landmarks, seed=args.seed,
+        overrides=args.overrides)
     print(report.summary(content))
     print(f"report: {args.out}/report.html ({time.time() - started:.0f} s)")
     return 0
+
+
+def main(argv=None) -> int:
+    args = _parser().parse_args(argv)
+    return cli.run(_compare if args.command == "compare" else _select, args)
 
 
 if __name__ == "__main__":

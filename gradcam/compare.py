@@ -3,12 +3,12 @@
 Section 5 of the paper compares the Grad-CAM heatmaps of the same frames before and after
 training: afterwards the heat gathers on the eyes, eyebrows, nose wings and mouth corners.
 `train.py` keeps the final model's weights (the model trained on all subjects) just before
-and after training in the run folder (`tfmer.training.INITIAL_WEIGHTS`, `FINAL_WEIGHTS`);
+and after training in the run folder (`tfmer.run_folder.INITIAL_WEIGHTS`, `FINAL_WEIGHTS`);
 `compare` rebuilds that model from the run's `config.json`, loads each state in turn and
 takes Grad-CAM of the same sample frames at one layer, scoring each heatmap by its share of
 heat on the facial features (`gradcam.regions`).
 
-The frames (one per clip, the apex when known; `gradcam.select.sample_frames`) come from all
+The frames (one per clip, the apex when known; `gradcam.scoring.sample_frames`) come from all
 the run's subjects: the final model trained on every one of them, so these are training
 frames, not held-out ones. Each heatmap explains the class the frame's clip is labelled with,
 so before and after explain the same class. A clip model sees each frame as a one-frame clip,
@@ -19,17 +19,17 @@ as in the layer selection.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import pathlib
 
 import keras
 import numpy as np
 
-from gradcam import regions, report, select
+from gradcam import regions, report, scoring
 from gradcam.core import conv_layer_names
-from tfmer import data, experiments, export, training
+from tfmer import data, experiments, export
+from tfmer.config import GRADCAM
 from tfmer.files import write_json_atomic
+from tfmer.run_folder import CONFIG, FINAL_WEIGHTS, INITIAL_WEIGHTS, RunFolder
 
 OUT_DIR = "gradcam_before_after"
 """The default output folder, inside the run folder."""
@@ -42,91 +42,27 @@ LAST_BLOCK = "the backbone's last block output"
 CHOSEN = "chosen with --layer"
 
 
-@dataclasses.dataclass(frozen=True)
-class Run:
-    """What `compare` needs of a finished run.
-
-    Attributes:
-        path: the run folder.
-        config: the run's resolved experiment config (`run_config`).
-        data_dir: the converted dataset it trained on (`config.json`'s `dataset.path`).
-    """
-
-    path: pathlib.Path
-    config: experiments.ExperimentConfig
-    data_dir: pathlib.Path
-
-
-def load_run(run_dir) -> Run:
-    """Reads a run folder written by `tfmer.training.cross_validate` (`train.py`).
+def load_run(run_dir) -> RunFolder:
+    """A run folder written by `tfmer.training.cross_validate` (`train.py`) that kept its
+    final model's weights before and after training.
 
     Raises:
         FileNotFoundError: not a run folder (no `config.json`), or a run without the final
             model's weight files (trained with `--no-export`).
-        ValueError: a `config.json` that is not a run's, or whose experiment or fields this
-            version of tfmer does not know.
+        ValueError: a `config.json` that is not a run's.
     """
-    path = pathlib.Path(run_dir)
-    config_path = path / "config.json"
-    if not config_path.is_file():
-        raise FileNotFoundError(f"{path} is not a run folder: it has no config.json "
-                                "(train.py writes runs to runs/<experiment>/<time stamp>/)")
-    try:
-        saved = json.loads(config_path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{config_path} is not valid JSON ({error})") from error
-    if not isinstance(saved, dict) or "dataset" not in saved or "name" not in saved:
-        raise ValueError(f"{config_path} is not a train.py run config (no \"name\" or "
-                         "\"dataset\" entry)")
-    missing = [name for name in (training.INITIAL_WEIGHTS, training.FINAL_WEIGHTS)
-               if not (path / name).is_file()]
+    run = RunFolder(run_dir)
+    run.saved_config()
+    missing = [name for name in (INITIAL_WEIGHTS, FINAL_WEIGHTS) if not run.file(name).is_file()]
     if missing:
         raise FileNotFoundError(
-            f"{path} has no {' or '.join(missing)}: the run was trained with --no-export (or "
+            f"{run.path} has no {' or '.join(missing)}: the run was trained with --no-export (or "
             f"by a tfmer that kept no weights), so its final model's weights before and after "
             f"training are unknown; train again without --no-export")
-    return Run(path=path, config=run_config(saved, config_path),
-               data_dir=pathlib.Path(saved["dataset"]["path"]))
+    return run
 
 
-def run_config(saved: dict, source="config.json") -> experiments.ExperimentConfig:
-    """The `ExperimentConfig` a run's `config.json` holds (`ExperimentConfig.to_dict()` plus
-    a `dataset` entry, which is ignored).
-
-    The registered experiment at the saved scale gives the defaults; every saved field
-    replaces its value (JSON lists back to tuples), and the result is validated.
-
-    Args:
-        saved: the parsed `config.json`.
-        source: named in errors.
-
-    Raises:
-        ValueError: an unregistered experiment, or a saved field the config has not.
-    """
-    config = experiments.get(saved["name"], saved.get("scale", "paper"))
-    changes = {}
-    for field in dataclasses.fields(config):
-        if field.name not in saved:
-            continue
-        value, current = saved[field.name], getattr(config, field.name)
-        if dataclasses.is_dataclass(current):
-            known = {f.name for f in dataclasses.fields(current)}
-            unknown = sorted(set(value) - known)
-            if unknown:
-                raise ValueError(f"{source}: {field.name} has no field(s) "
-                                 f"{', '.join(unknown)} in this version of tfmer; fields: "
-                                 + ", ".join(sorted(known)))
-            value = dataclasses.replace(current, **{k: _tuples(v) for k, v in value.items()})
-        changes[field.name] = value
-    return dataclasses.replace(config, **changes).validate()
-
-
-def _tuples(value):
-    """JSON lists back to the tuples the config holds."""
-    return tuple(value) if isinstance(value, list) else value
-
-
-def recorded_selection(run_dir) -> str | None:
+def recorded_selection(run: RunFolder) -> str | None:
     """The layer the final model's Grad-CAM selection chose, from the SavedModel export the
     run records in `export.json` (`assets/tfmer.json`, `gradcam_selection`); None when the
     run exported none or made no selection.
@@ -134,15 +70,14 @@ def recorded_selection(run_dir) -> str | None:
     Raises:
         FileNotFoundError: `export.json` names an export that no longer exists.
     """
-    path = pathlib.Path(run_dir) / "export.json"
-    if not path.is_file():
+    saved_model = run.saved_model()
+    if saved_model is None:
         return None
-    saved_model = json.loads(path.read_text(encoding="utf-8"))["saved_model"]
     selection = export.load_metadata(saved_model).get("gradcam_selection")
     return selection["selected"] if selection else None
 
 
-def choose_layer(run: Run, model: keras.Model, layer: str | None = None) -> tuple[str, str]:
+def choose_layer(run: RunFolder, model: keras.Model, layer: str | None = None) -> tuple[str, str]:
     """The layer to compare at, and where the choice came from.
 
     `layer` if given; else, for a run that selects layers by Grad-CAM
@@ -158,10 +93,11 @@ def choose_layer(run: Run, model: keras.Model, layer: str | None = None) -> tupl
             run whose recorded selection cannot be read.
     """
     if layer is not None:
-        return select.candidate_layers(model, [layer])[0], CHOSEN
-    if run.config.model.unfreeze_from == experiments.GRADCAM:
+        return scoring.candidate_layers(model, [layer])[0], CHOSEN
+    config = run.config()
+    if config.model.unfreeze_from == GRADCAM:
         try:
-            selected = recorded_selection(run.path)
+            selected = recorded_selection(run)
         except (OSError, KeyError) as error:
             raise ValueError(f"cannot read the final model's Grad-CAM selection of {run.path} "
                              f"({error}); pass --layer") from error
@@ -169,7 +105,7 @@ def choose_layer(run: Run, model: keras.Model, layer: str | None = None) -> tupl
             raise ValueError(f"{run.path} records no Grad-CAM selection of its final model "
                              "(export.json and the SavedModel's assets/tfmer.json); pass --layer")
         return selected, SELECTED
-    return (list(run.config.model.gradcam_layers) or conv_layer_names(model))[-1], LAST_BLOCK
+    return (list(config.model.gradcam_layers) or conv_layer_names(model))[-1], LAST_BLOCK
 
 
 def clip_classes(info: data.DatasetInfo, clip_ids, classes) -> np.ndarray:
@@ -192,7 +128,7 @@ def class_heatmaps(model: keras.Model, frames, layer: str, class_indices) -> np.
     heatmaps = None
     for index in np.unique(class_indices):
         rows = np.flatnonzero(class_indices == index)
-        maps = select.layer_heatmaps(model, np.asarray(frames)[rows], [layer],
+        maps = scoring.layer_heatmaps(model, np.asarray(frames)[rows], [layer],
                                      class_index=int(index))[layer]
         if heatmaps is None:
             heatmaps = np.zeros((len(class_indices), *maps.shape[1:]), np.float32)
@@ -200,12 +136,12 @@ def class_heatmaps(model: keras.Model, frames, layer: str, class_indices) -> np.
     return heatmaps
 
 
-def before_after_heatmaps(run: Run, model: keras.Model, frames, layer: str,
+def before_after_heatmaps(run: RunFolder, model: keras.Model, frames, layer: str,
                           class_indices) -> tuple[np.ndarray, np.ndarray]:
     """`class_heatmaps` with the run's final model before and after training.
 
     Args:
-        model: the run's model (`experiments.build(run.config, classes)`); its weights are
+        model: the run's model (`experiments.build(run.config(), classes)`); its weights are
             replaced, ending with the trained ones.
 
     Returns:
@@ -215,14 +151,14 @@ def before_after_heatmaps(run: Run, model: keras.Model, frames, layer: str,
         ValueError: a weight file that does not fit the model rebuilt from `config.json`.
     """
     maps = []
-    for name in (training.INITIAL_WEIGHTS, training.FINAL_WEIGHTS):
-        path = run.path / name
+    for name in (INITIAL_WEIGHTS, FINAL_WEIGHTS):
+        path = run.file(name)
         try:
             model.load_weights(path)
         except ValueError as error:
             first = (str(error).strip() or repr(error)).splitlines()[0]
             raise ValueError(f"{path} does not fit the model rebuilt from "
-                             f"{run.path / 'config.json'}: {first}") from error
+                             f"{run.file(CONFIG)}: {first}") from error
         maps.append(class_heatmaps(model, frames, layer, class_indices))
     return maps[0], maps[1]
 
@@ -261,29 +197,29 @@ def compare(run_dir, out_dir=None, *, layer: str | None = None, count: int = 8,
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
     run = load_run(run_dir)
-    config = run.config
-    out = pathlib.Path(out_dir) if out_dir is not None else run.path / OUT_DIR
-    if not (run.data_dir / "dataset.json").is_file():
-        raise FileNotFoundError(f"run {run.path} trained on {run.data_dir} (config.json's "
+    config, data_dir = run.config(), run.dataset_dir()
+    out = pathlib.Path(out_dir) if out_dir is not None else run.file(OUT_DIR)
+    if not (data_dir / "dataset.json").is_file():
+        raise FileNotFoundError(f"run {run.path} trained on {data_dir} (config.json's "
                                 "dataset.path), which holds no dataset.json any more")
-    info = data.load_info(run.data_dir)
+    info = data.load_info(data_dir)
     classes = tuple(config.data.classes or info.classes)
     if classes != info.classes:
         raise ValueError(f"run {run.path} trained on classes {list(classes)} but its dataset "
-                         f"{run.data_dir} now has {list(info.classes)}")
+                         f"{data_dir} now has {list(info.classes)}")
     model = experiments.build(config, len(classes))
     layer, source = choose_layer(run, model, layer)
     size = config.data.image_size
     # A run that selected its layers on the canonical layout compares on it too.
     canonical_landmarks = canonical_landmarks or config.model.gradcam_canonical_landmarks
-    frames, landmarks, clip_ids = select.sample_frames(
+    frames, landmarks, clip_ids = scoring.sample_frames(
         info, None, image_size=size, count=count, seed=seed,
         canonical_landmarks=canonical_landmarks)
     class_indices = clip_classes(info, clip_ids, classes)
     log(f"{len(frames)} frames of all {len(info.subjects)} subjects of {info.name}; Grad-CAM "
         f"of {config.name}'s final model at {layer} ({source}) before and after training")
     before, after = before_after_heatmaps(run, model, frames, layer, class_indices)
-    masks = select.region_masks(landmarks, size)
+    masks = scoring.region_masks(landmarks, size)
     entries = [{"clip_id": clip_id, "label": classes[index],
                 "before": regions.heat_in_regions(b, mask),
                 "after": regions.heat_in_regions(a, mask)}
@@ -295,10 +231,10 @@ def compare(run_dir, out_dir=None, *, layer: str | None = None, count: int = 8,
         "area": float(np.mean(masks)),
         "zero_maps": {"before": _zero_maps(before), "after": _zero_maps(after)},
         "experiment": config.name, "scale": config.scale, "run": str(run.path.resolve()),
-        "data": str(run.data_dir), "num_subjects": len(info.subjects), "image_size": size,
+        "data": str(data_dir), "num_subjects": len(info.subjects), "image_size": size,
         "class_target": CLASS_TARGET, "regions": regions.REGION_NAMES,
         "landmarks": "canonical" if canonical_landmarks else "clips", "seed": seed,
-        "weights": {"before": training.INITIAL_WEIGHTS, "after": training.FINAL_WEIGHTS},
+        "weights": {"before": INITIAL_WEIGHTS, "after": FINAL_WEIGHTS},
     }
     report.plot_before_after(frames, masks, before, after, content, out / FIGURE)
     write_json_atomic(out / RESULT, content)

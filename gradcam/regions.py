@@ -15,14 +15,25 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-NUM_LANDMARKS = 68
-LEFT_EYE = slice(36, 42)   # on the image's left (the subject's right eye)
-RIGHT_EYE = slice(42, 48)
+from tfmer.landmarks import (
+    BROWS,
+    LEFT_EYE,
+    MOUTH_CORNERS,
+    NOSE_WINGS,
+    NUM_LANDMARKS,
+    RIGHT_EYE,
+)
+
+
+def _indices(part: slice) -> tuple:
+    return tuple(range(NUM_LANDMARKS)[part])
+
+
 REGIONS = {
-    "brows": tuple(range(17, 27)),
-    "eyes": tuple(range(36, 48)),
-    "nose wings": tuple(range(31, 36)),
-    "mouth corners": (48, 54, 60, 64),  # outer and inner lip corners
+    "brows": _indices(BROWS),
+    "eyes": _indices(LEFT_EYE) + _indices(RIGHT_EYE),
+    "nose wings": _indices(NOSE_WINGS),
+    "mouth corners": MOUTH_CORNERS,
 }
 """The facial features of Bai & Goecke (2020, Section 5) as landmark indices."""
 REGION_NAMES = ", ".join(REGIONS)

@@ -1,5 +1,5 @@
-"""Shared fixtures: tiny clips written in the manifest layout and converted with the real
-converter."""
+"""Shared fixtures, built once per test run: tiny clips written in the manifest layout and
+converted with the real converter, the built-in synthetic clips, and one finished run."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import pathlib
 
 import pytest
 
-from data_prep import clip, manifest
+import train
+from data_prep import clip, manifest, synthetic
 from tests.helpers import CLASSES, labelled_frames, write_clip
 
 
@@ -33,3 +34,27 @@ def tiny_dataset(tiny_manifest, tmp_path_factory) -> pathlib.Path:
                                      progress=False)
     manifest.convert_manifest(tiny_manifest, out, classes="tlcnn4", name="tiny", options=options)
     return out
+
+
+@pytest.fixture(scope="session")
+def builtin_dataset(tmp_path_factory) -> pathlib.Path:
+    """The built-in synthetic clips, small: 4 subjects x 1 clip of each of the 4 classes,
+    TIM to 8 frames of 32 px, with the landmarks Grad-CAM scoring needs."""
+    out = tmp_path_factory.mktemp("builtin")
+    synthetic.build(out, num_subjects=4, clips_per_class=1,
+                    options=clip.ConvertOptions(num_frames=8, size=32, workers=1,
+                                                progress=False))
+    return out
+
+
+@pytest.fixture(scope="session")
+def exp3_run(builtin_dataset, tmp_path_factory) -> tuple[pathlib.Path, pathlib.Path]:
+    """`train.py --experiment exp3 --quick --protocol kfold2` on `builtin_dataset`, the final
+    model exported: `(run folder, SavedModel folder)`."""
+    root = tmp_path_factory.mktemp("exp3_run")
+    status = train.main(["--experiment", "exp3", "--data", str(builtin_dataset), "--quick",
+                         "--protocol", "kfold2", "--out", str(root / "runs"),
+                         "--export-dir", str(root / "saved")])
+    assert status == 0
+    (run_dir,) = (root / "runs" / "exp3").iterdir()
+    return run_dir, root / "saved" / "exp3" / "1"

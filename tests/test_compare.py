@@ -1,7 +1,6 @@
 """Tests of `python evaluate.py --compare` (tfmer.compare) on hand-written run folders."""
 
 import csv
-import json
 import math
 import os
 
@@ -12,7 +11,7 @@ import scipy.stats
 from sklearn.metrics import balanced_accuracy_score, f1_score
 
 import evaluate
-from tfmer import compare, results
+from tfmer import compare, results, run_folder
 from tfmer.files import write_json_atomic
 
 CLASSES = ("negative", "positive", "surprise")
@@ -53,7 +52,7 @@ def write_run(run_dir, experiment, seeds, classes=CLASSES, folds=FOLDS):
         {"fold": f["fold"], "test_subjects": f["test_subjects"],
          "train_subjects": [s for s in subjects if s not in f["test_subjects"]]}
         for f in folds])
-    results.write_predictions(run_dir / "predictions.csv", rows, classes)
+    run_folder.write_predictions(run_dir / "predictions.csv", rows, classes)
     write_json_atomic(run_dir / "metrics.json", results.compute_metrics(
         rows, classes, experiment=experiment, protocol="kfold3"))
     return run_dir

@@ -113,14 +113,14 @@ def test_fc_units_override_and_balance_checks():
 
 def test_exp1_run_writes_frame_metrics(tiny_dataset, tmp_path, monkeypatch):
     predicted = []
-    predict = training.FoldTrainer.predict
+    predict = training.ModelTrainer.predict
 
     def spy(self, info, subjects):
         rows = predict(self, info, subjects)
         predicted.extend(rows)
         return rows
 
-    monkeypatch.setattr(training.FoldTrainer, "predict", spy)
+    monkeypatch.setattr(training.ModelTrainer, "predict", spy)
     status = train.main(["--experiment", "exp1", "--data", str(tiny_dataset), "--quick",
                          "--protocol", "kfold2", "--out", str(tmp_path / "runs"), "--no-export"])
     assert status == 0

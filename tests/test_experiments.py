@@ -1,7 +1,10 @@
+import json
+
 import numpy as np
 import pytest
 
 from tfmer import experiments
+from tfmer.config import ExperimentConfig
 from tfmer.models.clip import build_clip_model
 
 
@@ -11,15 +14,16 @@ def test_registry_lists_and_rejects():
         experiments.get("nope")
     with pytest.raises(ValueError, match="already registered"):
         experiments.register("exp3", build=None)(lambda: None)
+    with pytest.raises(ValueError, match="no \"name\" entry"):
+        ExperimentConfig.from_dict({"data": {}})
 
 
-def test_scales_shrink_the_paper_config():
-    paper, quick = experiments.get("exp3"), experiments.get("exp3", "quick")
-    assert (paper.data.window, paper.data.image_size, paper.model.head) == (13, 224, "bilstm")
-    assert paper.model.head_layers == 1 and paper.protocol.protocol == "kfold5"
-    assert quick.scale == "quick" and quick.data.image_size < paper.data.image_size
-    assert quick.train.epochs < paper.train.epochs
-    assert experiments.get("exp3", "builtin").data.image_size == 64
+@pytest.mark.parametrize("name", experiments.names())
+def test_every_scale_validates_and_round_trips_through_a_saved_config(name):
+    for scale in ("paper", "builtin", "quick"):
+        config = experiments.get(name, scale)
+        saved = json.loads(json.dumps({**config.to_dict(), "dataset": {"path": "/d"}}))
+        assert ExperimentConfig.from_dict(saved) == config
 
 
 def test_overrides_are_typed_and_checked():
@@ -66,14 +70,3 @@ def test_unfreeze_from_freezes_earlier_backbone_layers():
     assert all(layer.trainable for layer in backbone.layers[cut:])
     with pytest.raises(ValueError, match="unknown layer 'conv9'.*valid layers: .*conv1_7x7_s2"):
         build_clip_model(num_classes=3, image_size=32, unfreeze_from="conv9")
-
-
-def test_exp1_is_the_frame_level_experiment():
-    paper, quick = experiments.get("exp1"), experiments.get("exp1", "quick")
-    assert (paper.data.window, paper.data.eval_stride, paper.model.head) == (1, 1, "fc")
-    assert paper.model.fc_units == (1024, 256) and paper.model.unfreeze_from == "gradcam"
-    assert paper.data.balance_classes and paper.data.frames_per_class == 15000
-    assert paper.data.rotation == 10.0 and paper.data.classes is not None
-    assert quick.data.classes is None and quick.model.unfreeze_from is None
-    assert (quick.data.window, quick.data.eval_stride) == (1, 1)
-    assert quick.data.frames_per_class * 4 <= 2 * quick.train.batch_size  # two steps

@@ -13,28 +13,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-import train
-from data_prep import synthetic
-from data_prep.clip import ConvertOptions
-from gradcam import compare, grad_cams, regions, select
+from gradcam import compare, grad_cams, regions, scoring
 from gradcam.__main__ import main
-from tfmer import data, experiments, training
+from tfmer import data, experiments, run_folder
+from tfmer.config import GRADCAM
+from tfmer.run_folder import RunFolder
 
 LAYER = "conv2_3_out"  # 8 x 8 at 32 px: room for before and after to differ
 COUNT = 4
 
 
 @pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
+def finished_run(exp3_run):
     """A quick exp3 run (2 folds, final model exported) on synthetic clips with landmarks."""
-    root = tmp_path_factory.mktemp("compare")
-    synthetic.build(root / "data", num_subjects=4, clips_per_class=1,
-                    options=ConvertOptions(num_frames=8, size=32, workers=1, progress=False))
-    assert train.main(["--experiment", "exp3", "--data", str(root / "data"), "--quick",
-                       "--protocol", "kfold2", "--out", str(root / "runs"),
-                       "--export-dir", str(root / "saved")]) == 0
-    (run_dir,) = (root / "runs" / "exp3").iterdir()
-    return run_dir
+    return exp3_run[0]
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +48,7 @@ def models(finished_run):
     keras.utils.set_random_seed(0)
     before = experiments.build(config, 4)
     after = experiments.build(config, 4)
-    after.load_weights(finished_run / training.FINAL_WEIGHTS)
+    after.load_weights(finished_run / run_folder.FINAL_WEIGHTS)
     return before, after
 
 
@@ -68,7 +60,7 @@ def _fake_run(source, target, *, unfreeze_from=None, dataset=None):
     if dataset is not None:
         saved["dataset"]["path"] = str(dataset)
     (target / "config.json").write_text(json.dumps(saved))
-    for name in (training.INITIAL_WEIGHTS, training.FINAL_WEIGHTS):
+    for name in (run_folder.INITIAL_WEIGHTS, run_folder.FINAL_WEIGHTS):
         (target / name).touch()
     return target
 
@@ -92,7 +84,7 @@ def test_compare_writes_the_figure_and_the_shares(compared):
     assert width >= 3 * 144 and height >= COUNT * 144
     assert f"{content['mean_before']:.3f} -> after {content['mean_after']:.3f}" in printed
     assert f"uniform heat {content['area']:.3f}" in printed and compare.FIGURE in printed
-    assert not list(out.glob("*.tmp"))
+    assert not list(out.glob(".tmp.*"))
 
 
 def test_heatmaps_equal_an_independent_grad_cam_before_and_after(finished_run, compared,
@@ -101,7 +93,7 @@ def test_heatmaps_equal_an_independent_grad_cam_before_and_after(finished_run, c
     content = json.loads((out / compare.RESULT).read_text())
     saved = json.loads((finished_run / "config.json").read_text())
     info = data.load_info(saved["dataset"]["path"])
-    frames, landmarks, clip_ids = select.sample_frames(info, image_size=32, count=COUNT)
+    frames, landmarks, clip_ids = scoring.sample_frames(info, image_size=32, count=COUNT)
     assert clip_ids == [entry["clip_id"] for entry in content["frames"]]
     labels = {clip["id"]: info.classes.index(clip["label"]) for clip in info.clips}
     classes = [labels[clip_id] for clip_id in clip_ids]
@@ -125,16 +117,17 @@ def test_heatmaps_equal_an_independent_grad_cam_before_and_after(finished_run, c
                                     "after": int(sum(not m.any() for m in after))}
 
 
-def test_run_config_round_trips_the_saved_config(finished_run):
+def test_the_run_folder_gives_back_the_config_it_ran(finished_run, tmp_path):
     saved = json.loads((finished_run / "config.json").read_text())
     config = experiments.get("exp3", "quick")
     expected = dataclasses.replace(
         config, data=dataclasses.replace(config.data, classes=tuple(saved["data"]["classes"])),
         protocol=dataclasses.replace(config.protocol, protocol="kfold2"))
-    assert compare.run_config(saved) == expected
+    assert RunFolder(finished_run).config() == expected
     saved["model"]["nope"] = 1
-    with pytest.raises(ValueError, match="model has no field.*nope"):
-        compare.run_config(saved)
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(ValueError, match="config.json: model has no field.*nope"):
+        RunFolder(tmp_path).config()
 
 
 def test_default_layer_is_the_final_selection_else_the_last_block_output(
@@ -143,7 +136,7 @@ def test_default_layer_is_the_final_selection_else_the_last_block_output(
     run = compare.load_run(finished_run)
     assert compare.choose_layer(run, model) == ("conv5_3_out", compare.LAST_BLOCK)
     assert compare.choose_layer(run, model, "conv3_1_out") == ("conv3_1_out", compare.CHOSEN)
-    selecting = _fake_run(finished_run, tmp_path / "run", unfreeze_from=experiments.GRADCAM)
+    selecting = _fake_run(finished_run, tmp_path / "run", unfreeze_from=GRADCAM)
     with pytest.raises(ValueError, match="pass --layer"):  # no export.json
         compare.choose_layer(compare.load_run(selecting), model)
     exported = tmp_path / "saved"
@@ -167,7 +160,7 @@ def test_compare_errors_are_one_line(finished_run, tiny_dataset, tmp_path, capsy
     unexported.mkdir()
     shutil.copy(finished_run / "config.json", unexported)
     message = error([str(unexported)])
-    assert "--no-export" in message and training.FINAL_WEIGHTS in message
+    assert "--no-export" in message and run_folder.FINAL_WEIGHTS in message
     message = error([str(finished_run), "--layer", "nope", "--out", str(tmp_path / "out")])
     assert "unknown layer(s) nope" in message and "conv5_3_out" in message
     no_landmarks = _fake_run(finished_run, tmp_path / "tiny", dataset=tiny_dataset)

@@ -8,23 +8,12 @@ import keras
 import numpy as np
 import pytest
 
-from data_prep import synthetic
-from data_prep.clip import ConvertOptions
-from gradcam import regions, select
+from gradcam import regions, scoring
 from gradcam.__main__ import main
 from tfmer import data, experiments
 from tfmer.models.clip import FoldedTimeDistributed, freeze_before
 
 SIZE = 32
-
-
-@pytest.fixture(scope="module")
-def landmarked_dataset(tmp_path_factory):
-    """Built-in synthetic clips (they carry landmarks): 2 subjects, 8 frames of 32 px."""
-    out = tmp_path_factory.mktemp("synthetic")
-    synthetic.build(out, num_subjects=2, clips_per_class=1,
-                    options=ConvertOptions(num_frames=8, size=SIZE, workers=1, progress=False))
-    return out
 
 
 def _landmarks(left_eye, right_eye, elsewhere=(100.0, 100.0)):
@@ -80,30 +69,30 @@ def test_canonical_landmarks_match_the_photo_they_were_made_from():
 
 
 def test_stored_index_maps_the_apex_to_the_resampled_frames():
-    assert select.stored_index(8, 6, 9, 14) == 3  # TIM: 3/8 of 7 = 2.625 -> 3
-    assert select.stored_index(9, 6, 9, 14) == 3  # no TIM: apex - onset
-    assert select.stored_index(32, 17, 46, 66) == 18  # 29/49 of 31 = 18.35
-    assert select.stored_index(10, 6, 6, 14) == 0 and select.stored_index(10, 6, 14, 14) == 9
-    assert select.stored_index(10, 6, 20, 14) == 9  # apex past the offset: the last frame
-    assert select.stored_index(10, -1, 9, 14) == 4  # unknown onset: the middle frame
-    assert select.stored_index(10, 6, -1, 14) == 4
-    assert select.stored_index(10, 6, 6, 6) == 4
+    assert scoring.stored_index(8, 6, 9, 14) == 3  # TIM: 3/8 of 7 = 2.625 -> 3
+    assert scoring.stored_index(9, 6, 9, 14) == 3  # no TIM: apex - onset
+    assert scoring.stored_index(32, 17, 46, 66) == 18  # 29/49 of 31 = 18.35
+    assert scoring.stored_index(10, 6, 6, 14) == 0 and scoring.stored_index(10, 6, 14, 14) == 9
+    assert scoring.stored_index(10, 6, 20, 14) == 9  # apex past the offset: the last frame
+    assert scoring.stored_index(10, -1, 9, 14) == 4  # unknown onset: the middle frame
+    assert scoring.stored_index(10, 6, -1, 14) == 4
+    assert scoring.stored_index(10, 6, 6, 6) == 4
 
 
 def test_sample_clips_spreads_over_classes_deterministically():
     clips = [{"id": f"{label}{i}", "label": label}
              for label, count in (("a", 3), ("b", 3), ("c", 1)) for i in range(count)]
-    chosen = select.sample_clips(clips, ("a", "b", "c"), 5, seed=1)
+    chosen = scoring.sample_clips(clips, ("a", "b", "c"), 5, seed=1)
     assert [c["label"] for c in chosen] == ["a", "b", "c", "a", "b"]
     assert len({c["id"] for c in chosen}) == 5
-    assert chosen == select.sample_clips(list(reversed(clips)), ("a", "b", "c"), 5, seed=1)
-    assert len(select.sample_clips(clips, ("a", "b", "c"), 50)) == 7
+    assert chosen == scoring.sample_clips(list(reversed(clips)), ("a", "b", "c"), 5, seed=1)
+    assert len(scoring.sample_clips(clips, ("a", "b", "c"), 50)) == 7
 
 
-def test_sample_frames_takes_apex_frames_and_scaled_landmarks(landmarked_dataset):
-    info = data.load_info(landmarked_dataset)
+def test_sample_frames_takes_apex_frames_and_scaled_landmarks(builtin_dataset):
+    info = data.load_info(builtin_dataset)
     subject = info.subjects[1]
-    frames, landmarks, ids = select.sample_frames(info, [subject], image_size=64, count=3)
+    frames, landmarks, ids = scoring.sample_frames(info, [subject], image_size=64, count=3)
     assert frames.shape == (3, 64, 64, 3) and frames.dtype == np.uint8
     assert landmarks.shape == (3, 68, 2) and len(ids) == 3
     assert {c["subject"] for c in info.clips if c["id"] in ids} == {subject}
@@ -112,14 +101,14 @@ def test_sample_frames_takes_apex_frames_and_scaled_landmarks(landmarked_dataset
         stored[clip["clip/id"].numpy().decode()] = clip
     for frame, points, clip_id in zip(frames, landmarks, ids):
         clip = stored[clip_id]
-        index = select.stored_index(
+        index = scoring.stored_index(
             8, *(int(clip[f"clip/{key}"]) for key in ("onset", "apex", "offset")))
         encoded = clip["image/encoded"][index:index + 1]
         expected = data.resize_frames(data.decode_frames(encoded), 64)
         np.testing.assert_array_equal(frame, np.rint(expected[0].numpy()))
         original = clip["clip/landmarks"].numpy().reshape(68, 2)
         np.testing.assert_allclose(points, (original + 0.5) * 2 - 0.5, rtol=1e-6)
-    again = select.sample_frames(info, [subject], image_size=64, count=3)
+    again = scoring.sample_frames(info, [subject], image_size=64, count=3)
     assert again[2] == ids and np.array_equal(again[0], frames)
 
 
@@ -148,20 +137,20 @@ def test_score_layers_finds_the_layer_whose_heat_sits_on_the_regions():
     model = _engineered_clip_model()
     landmarks = np.stack([regions.canonical_landmarks(SIZE)] * 2)
     landmarks[1, :, 0] += 2  # a second face, shifted
-    masks = select.region_masks(landmarks, SIZE)
+    masks = scoring.region_masks(landmarks, SIZE)
     frames = np.repeat(masks[..., None], 3, axis=-1).astype(np.uint8) * 255  # white features
     names = ["inverted", "focused", "flat"]
-    scores = select.score_layers(model, frames, landmarks, names)
+    scores = scoring.score_layers(model, frames, landmarks, names)
     assert [s["name"] for s in scores] == names
     by_name = {s["name"]: s for s in scores}
     assert by_name["focused"]["score"] == pytest.approx(1, abs=1e-5)
     assert by_name["inverted"]["score"] == pytest.approx(0, abs=1e-5)
     assert by_name["flat"]["score"] == pytest.approx(masks.mean(), abs=1e-5)
     assert all(s["area"] == pytest.approx(masks.mean()) for s in scores)
-    assert select.select_layer(scores) == "focused"
-    assert select.select_layer([{"name": "a", "score": 0.5}, {"name": "b", "score": 0.5}]) == "a"
+    assert scoring.select_layer(scores) == "focused"
+    assert scoring.select_layer([{"name": "a", "score": 0.5}, {"name": "b", "score": 0.5}]) == "a"
 
-    frozen, trainable = select.split(model, "focused")
+    frozen, trainable = scoring.split(model, "focused")
     backbone = model.get_layer("backbone").layer
     assert all(layer.trainable for layer in backbone.layers)  # split freezes nothing
     assert frozen + trainable == [layer.name for layer in backbone.layers]
@@ -169,12 +158,12 @@ def test_score_layers_finds_the_layer_whose_heat_sits_on_the_regions():
     assert freeze_before(backbone, "focused") == frozen
     assert [layer.name for layer in backbone.layers if layer.trainable] == trainable
     with pytest.raises(ValueError, match="valid layers: image, inverted"):
-        select.split(model, "nope")
+        scoring.split(model, "nope")
 
 
-def test_select_cli_writes_the_report(landmarked_dataset, tmp_path, capsys):
+def test_select_cli_writes_the_report(builtin_dataset, tmp_path, capsys):
     out = tmp_path / "report"
-    assert main(["select", "--experiment", "exp3", "--data", str(landmarked_dataset),
+    assert main(["select", "--experiment", "exp3", "--data", str(builtin_dataset),
                  "--out", str(out), "--quick", "--count", "4"]) == 0
     printed = capsys.readouterr().out
     report = json.loads((out / "report.json").read_text())
@@ -192,10 +181,10 @@ def test_select_cli_writes_the_report(landmarked_dataset, tmp_path, capsys):
         assert (out / name).stat().st_size > 0, name
     page = (out / "report.html").read_text()
     assert report["selected"] in page and 'src="overview.png"' in page
-    assert not list(out.rglob("*.tmp"))
+    assert not list(out.rglob(".tmp.*"))
 
 
-def test_select_cli_errors_are_one_line(tiny_dataset, landmarked_dataset, tmp_path, capsys):
+def test_select_cli_errors_are_one_line(tiny_dataset, builtin_dataset, tmp_path, capsys):
     assert main(["select", "--experiment", "nope", "--data", str(tiny_dataset),
                  "--out", str(tmp_path)]) == 2
     assert "registered: " in capsys.readouterr().err
@@ -204,7 +193,7 @@ def test_select_cli_errors_are_one_line(tiny_dataset, landmarked_dataset, tmp_pa
     error = capsys.readouterr().err
     assert "no facial landmarks" in error and "--canonical-landmarks" in error
     assert len(error.strip().splitlines()) == 1
-    assert main(["select", "--experiment", "exp3", "--data", str(landmarked_dataset),
+    assert main(["select", "--experiment", "exp3", "--data", str(builtin_dataset),
                  "--out", str(tmp_path), "--quick", "--count", "1",
                  "--layers", "conv2_1_out,nope"]) == 2
     error = capsys.readouterr().err

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tfmer import plots
+from tfmer.files import TEMPORARY_PREFIX
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -17,7 +18,8 @@ def assert_png(path, min_height=300, min_width=400):
     image = matplotlib.image.imread(path)
     assert image.shape[0] >= min_height and image.shape[1] >= min_width
     assert image[..., :3].std() > 0.05  # not a blank canvas
-    leftovers = [name for name in os.listdir(os.path.dirname(path)) if name.endswith(".tmp")]
+    leftovers = [name for name in os.listdir(os.path.dirname(path))
+                 if name.startswith(TEMPORARY_PREFIX)]
     assert not leftovers
 
 

@@ -96,31 +96,6 @@ def test_lrn_rejects_even_windows():
         LocalResponseNormalization(local_size=4)
 
 
-def test_lrn_config_round_trip():
-    layer = LocalResponseNormalization(local_size=3, alpha=0.01, beta=0.5, k=2.0, name="lrn")
-    clone = LocalResponseNormalization.from_config(layer.get_config())
-    assert (clone.name, clone.local_size, clone.alpha, clone.beta, clone.k) == (
-        "lrn", 3, 0.01, 0.5, 2.0)
-    a = np.random.default_rng(3).normal(0.0, 5.0, (1, 2, 2, 6)).astype(np.float32)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(clone(a)),
-                               keras.ops.convert_to_numpy(layer(a)))
-
-
-def test_lrn_model_save_and_reload(tmp_path):
-    inputs = keras.Input((8, 8, 3))
-    x = keras.layers.Conv2D(8, 3, name="conv")(inputs)
-    outputs = LocalResponseNormalization(local_size=3, alpha=0.1, name="N1")(x)
-    model = keras.Model(inputs, outputs)
-    path = tmp_path / "lrn.keras"
-    model.save(path)
-    reloaded = keras.saving.load_model(path)
-    assert isinstance(reloaded.get_layer("N1"), LocalResponseNormalization)
-    assert reloaded.get_layer("N1").alpha == 0.1
-    x = np.random.default_rng(4).normal(0.0, 10.0, (2, 8, 8, 3)).astype(np.float32)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(reloaded(x)),
-                               keras.ops.convert_to_numpy(model(x)), rtol=1e-6)
-
-
 def _frames(num_frames, seed=0, batch=2):
     rng = np.random.default_rng(seed)
     return rng.uniform(0, 255, (batch, num_frames, *SMALL_INPUT)).astype(np.float32)

@@ -1,4 +1,4 @@
-"""The TLCNN experiments (Wang et al. 2018): configs, the staged trainer (`tfmer.transfer`),
+"""The TLCNN experiments (Wang et al. 2018): configs, the staged trainer (`tfmer.training.staged`),
 C5+SVM, the 3D-CNN, the built-in inputs and the errors before training (--quick sizes on the
 tiny dataset and a tiny expression set)."""
 
@@ -12,18 +12,14 @@ import pytest
 import tensorflow as tf
 
 import train
-from data_prep import databases, synthetic
+from data_prep import builtin, databases, synthetic
 from data_prep.clip import ConvertOptions
-from tfmer import builtin, data, experiments, export, training, transfer
+from tfmer import data, experiments, export, protocols, run_folder, training
+from tfmer.config import TrainConfig
+from tfmer.experiments import tlcnn
 from tests.helpers import CLASSES, labelled_frames, write_clip
 
 TLCNN_NAMES = ("tlcnn", "tlcnn_e", "tlcnn_em", "c5_svm", "tlcnn_tim64", "c3d")
-# Table 3's TIM32 mean of each method (TIM64 for tlcnn_tim64), as each docstring must cite it.
-PUBLISHED = {"tlcnn": "71.19", "tlcnn_e": "70.15", "tlcnn_em": "68.29", "c5_svm": "63.39",
-             "tlcnn_tim64": "69.12", "c3d": "62.86"}
-STAGES = {"tlcnn": ("expression", "frames", "joint"), "tlcnn_e": ("frames", "joint"),
-          "tlcnn_em": ("joint",), "c5_svm": ("expression", "frames"),
-          "tlcnn_tim64": ("expression", "frames", "joint"), "c3d": ()}
 # The transferred layers and their keys in a Keras weights file of the CNN's C1..FC7 (Keras
 # numbers the layers of each type in order).
 H5_KEYS = {"C1": "conv2d", "C2": "conv2d_1", "C3": "conv2d_2", "C4": "conv2d_3",
@@ -59,7 +55,7 @@ def tlcnn_run(tiny_dataset, expression_dataset, tmp_path_factory):
     config = quick("tlcnn", "protocol.protocol=kfold2",
                    f"transfer.expression_data={expression_dataset}")
     fits, lines = [], []
-    fit = transfer.TransferTrainer.fit
+    fit = training.StagedTrainer.fit
 
     def spy(self, info, subjects, seed, log=print, final=False):
         history = fit(self, info, subjects, seed, log, final)
@@ -68,8 +64,8 @@ def tlcnn_run(tiny_dataset, expression_dataset, tmp_path_factory):
         return history
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(transfer.TransferTrainer, "fit", spy)
-        run_dir, metrics = training.cross_validate(config, tiny_dataset,
+        patch.setattr(training.StagedTrainer, "fit", spy)
+        run_dir, metrics = training.cross_validate(config, tiny_dataset, experiments.trainer,
                                                    runs_root=root / "runs",
                                                    export_root=root / "saved",
                                                    log=lines.append)
@@ -77,34 +73,34 @@ def tlcnn_run(tiny_dataset, expression_dataset, tmp_path_factory):
             "export": root / "saved" / "tlcnn" / "1"}
 
 
-@pytest.mark.parametrize("name", TLCNN_NAMES)
-def test_configs_follow_the_paper_and_cite_table_3(name):
-    paper = experiments.get(name)
-    for scale in ("builtin", "quick"):
-        experiments.get(name, scale)
-    assert paper.paper == "Wang et al. 2018, Table 3"
-    assert paper.data.classes == CLASSES and paper.protocol.protocol == "kfold5"
-    assert paper.protocol.fold_seed == 0 and paper.transfer.stages == STAGES[name]
-    assert paper.data.tim == (64 if name == "tlcnn_tim64" else 32)
-    doc = experiments._entry(name).config.__doc__
-    assert "Run: `python train.py --experiment " + name in doc
-    assert "Reproduces: Table 3" in doc and PUBLISHED[name] in doc
-    assert "As published" in doc and "Deliberate changes" in doc
-    if name == "c3d":
-        assert (paper.train.learning_rate, paper.train.batch_size) == (0.003, 7)
-        assert paper.train.decay_steps == 20000 and paper.data.window == 32
-        return
-    frames, joint = paper.frame_train, paper.train
-    assert paper.data.image_size == 227 and paper.transfer.feature_layer == "FC6"
-    assert (frames.optimizer, frames.momentum, frames.batch_size) == ("sgd", 0.9, 224)
-    assert (frames.learning_rate, frames.decay_steps, frames.decay_rate) == (0.001, 2560, 0.1)
-    assert frames.finetune_learning_rate == 0.0005
-    assert 9000 <= frames.steps_per_epoch * frames.epochs <= 11000
-    assert (joint.learning_rate, joint.decay_steps, joint.batch_size) == (0.01, 5600, 16)
-    assert 19900 <= joint.steps_per_epoch * joint.epochs <= 20100
-    assert paper.data.window == (None if name == "c5_svm" else 16)  # the SVM sees whole clips
-    assert frames.monitor == joint.monitor == "val_accuracy"
-    assert paper.transfer.svm_layer == ("C5" if name == "c5_svm" else None)
+def test_every_method_of_table_3_tests_the_same_subject_folds():
+    subjects = [f"db/s{i:02d}" for i in range(26)]
+    folds = []
+    for name in TLCNN_NAMES:
+        for scale in ("paper", "builtin", "quick"):
+            config = experiments.get(name, scale)
+            folds.append(protocols.make_folds(subjects, config.protocol.protocol,
+                                              config.num_folds, config.protocol.fold_seed))
+    assert len(folds[0]) == 5 and all(f == folds[0] for f in folds)
+
+
+def _learning_rate(train: TrainConfig, step: int) -> float:
+    """The learning rate the optimizer of `train` applies at training step `step`."""
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    training.CompiledModel(model, train)
+    model.optimizer.iterations.assign(step)
+    return float(model.optimizer.learning_rate)
+
+
+@pytest.mark.parametrize("name, section, rates", [
+    # Section 4.2: frames 0.001 / 10 every 2560 iterations; joint 0.01 / 10 every 5600;
+    # 3D-CNN 0.003 / 10 after 20000.
+    ("tlcnn", "frame_train", {0: 1e-3, 2559: 1e-3, 2560: 1e-4, 5119: 1e-4, 5120: 1e-5}),
+    ("tlcnn_e", "train", {0: 1e-2, 5599: 1e-2, 5600: 1e-3, 11200: 1e-4}),
+    ("c3d", "train", {0: 3e-3, 19999: 3e-3, 20000: 3e-4})])
+def test_paper_learning_rates_decay_as_section_4_2_says(name, section, rates):
+    train = getattr(experiments.get(name), section)
+    assert {step: _learning_rate(train, step) for step in rates} == pytest.approx(rates)
 
 
 def test_every_new_field_can_be_set_and_errors_name_field_and_value():
@@ -208,7 +204,7 @@ def test_best_epochs_are_chosen_on_held_out_training_subjects_only(tlcnn_run):
 def test_stage1_once_per_seed_and_stage2_starts_from_its_c1_to_fc7(tiny_dataset,
                                                                  expression_dataset, tmp_path):
     config = quick("tlcnn", f"transfer.expression_data={expression_dataset}")
-    trainer = transfer.TransferTrainer(config, 4, tmp_path)
+    trainer = experiments.trainer(config, 4, tmp_path)
     lines = []
     trainer.train_expression(0, lines.append)
     trainer.reset(3)
@@ -220,7 +216,7 @@ def test_stage1_once_per_seed_and_stage2_starts_from_its_c1_to_fc7(tiny_dataset,
             for index, weight in enumerate(trainer.cnn.get_layer(layer).get_weights()):
                 np.testing.assert_array_equal(weight, saved[f"layers/{key}/vars/{index}"][()])
     keras.utils.set_random_seed(3)  # what reset(3) drew: FC8 keeps it, C1..FC7 do not
-    fresh, _ = transfer.build_networks(config, 4)
+    fresh = tlcnn.build_cnn(config, 4)
     for a, b in zip(trainer.cnn.get_layer("FC8").get_weights(),
                     fresh.get_layer("FC8").get_weights()):
         np.testing.assert_array_equal(a, b)
@@ -232,8 +228,8 @@ def test_stage1_once_per_seed_and_stage2_starts_from_its_c1_to_fc7(tiny_dataset,
     assert sum("stage expression (seed 1)" in line for line in lines) == 1
     assert (tmp_path / "expression.seed1.weights.h5").is_file()
     # A later run reuses a stage-1 file and skips the stage.
-    reuse = transfer.TransferTrainer(quick("tlcnn", f"transfer.expression_weights={path}"), 4,
-                                     tmp_path / "reuse")
+    reuse = experiments.trainer(quick("tlcnn", f"transfer.expression_weights={path}"), 4,
+                                tmp_path / "reuse")
     assert reuse.train_expression(0, lines.append) == {}
     reuse.load_expression(0)
     assert lines[-1] == f"  stage expression: C1..FC7 from {path}"
@@ -246,7 +242,7 @@ def test_stage1_once_per_seed_and_stage2_starts_from_its_c1_to_fc7(tiny_dataset,
 def test_ablations_run_their_stages_and_the_joint_model_shares_the_cnn(name, tiny_dataset,
                                                                       tmp_path, monkeypatch):
     config = quick(name)
-    trainer = transfer.TransferTrainer(config, 4, tmp_path)
+    trainer = experiments.trainer(config, 4, tmp_path)
     calls, at_joint = [], {}
     for stage in ("train_expression", "load_expression", "_fit_frames", "_fit_joint"):
         original = getattr(trainer, stage)
@@ -279,7 +275,7 @@ def test_c5_svm_probabilities_are_the_svm_decisions_and_export(tlcnn_run, tiny_d
                                                              tmp_path):
     config = quick("c5_svm", "transfer.expression_weights="
                    + str(tlcnn_run["dir"] / "expression.weights.h5"))
-    trainer = transfer.TransferTrainer(config, 4, tmp_path)
+    trainer = experiments.trainer(config, 4, tmp_path)
     info = data.load_info(tiny_dataset)
     trainer.fit(info, info.subjects[:4], seed=0, log=lambda line: None)
     rows = trainer.predict(info, info.subjects[4:])
@@ -304,11 +300,11 @@ def test_c5_svm_probabilities_are_the_svm_decisions_and_export(tlcnn_run, tiny_d
 
 def test_c3d_trains_and_predicts_clips(tiny_dataset, tmp_path):
     config = quick("c3d")
-    trainer = training.FoldTrainer(config, 4, tmp_path)
+    trainer = experiments.trainer(config, 4, tmp_path)
     info = data.load_info(tiny_dataset)
     kernel = trainer.model.get_layer("conv1").get_weights()[0]
     history = trainer.fit(info, info.subjects[:3], seed=0, log=lambda line: None, final=True)
-    assert len(history["loss"]) == 1 and (tmp_path / training.FINAL_WEIGHTS).is_file()
+    assert len(history["loss"]) == 1 and (tmp_path / run_folder.FINAL_WEIGHTS).is_file()
     assert not np.array_equal(kernel, trainer.model.get_layer("conv1").get_weights()[0])
     assert trainer.model.input_shape == (None, 4, 32, 32, 3)
     rows = trainer.predict(info, info.subjects[3:])
@@ -339,9 +335,9 @@ def test_keep_best_spans_the_fine_tune_phase_and_the_schedule_restarts():
     assert model.stop_training  # patience 2
     # Step decay from the base rate; the fine-tune phase restarts it at its own base rate.
     model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="softmax")])
-    train = experiments.TrainConfig(optimizer="sgd", learning_rate=0.1, decay_steps=2,
-                                    decay_rate=0.1, steps_per_epoch=3, epochs=1,
-                                    early_stopping=False, finetune_learning_rate=0.05)
+    train = TrainConfig(optimizer="sgd", learning_rate=0.1, decay_steps=2, decay_rate=0.1,
+                        steps_per_epoch=3, epochs=1, early_stopping=False,
+                        finetune_learning_rate=0.05)
     compiled = training.CompiledModel(model, train)
     batches = tf.data.Dataset.from_tensors((np.ones((4, 2), np.float32),
                                             np.zeros(4, np.int32))).repeat()

@@ -1,4 +1,4 @@
-"""End to end through `train.py` and `evaluate.py` on the tiny converted dataset (--quick)."""
+"""End to end through `train.py` and `evaluate.py` on the small built-in dataset (--quick)."""
 
 import csv
 import json
@@ -11,50 +11,46 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 import evaluate
 import train
-from data_prep import synthetic
-from data_prep.clip import ConvertOptions
-from tfmer import data, experiments, training
+from tfmer import data, experiments, run_folder
 from tests.helpers import CLASSES
 
 
 @pytest.fixture(scope="module")
-def finished_run(tiny_dataset, tmp_path_factory):
-    root = tmp_path_factory.mktemp("runs")
-    status = train.main(["--experiment", "exp3", "--data", str(tiny_dataset), "--quick",
-                         "--protocol", "kfold2", "--out", str(root / "runs"),
-                         "--export-dir", str(root / "saved")])
-    assert status == 0
-    (run_dir,) = (root / "runs" / "exp3").iterdir()
-    return run_dir, root / "saved" / "exp3" / "1"
+def finished_run(exp3_run):
+    return exp3_run
 
 
-def test_run_folder_follows_the_contract(finished_run):
+def test_run_folder_follows_the_contract(finished_run, builtin_dataset):
     run_dir, _ = finished_run
     config = json.loads((run_dir / "config.json").read_text())
     assert config["scale"] == "quick" and config["data"]["classes"] == list(CLASSES)
     assert config["protocol"]["protocol"] == "kfold2"
+    assert config["dataset"]["path"] == str(builtin_dataset.resolve())
     folds = json.loads((run_dir / "folds.json").read_text())
     assert len(folds) == 2
     tested = sorted(s for f in folds for s in f["test_subjects"])
-    assert tested == [f"tiny/{i:02d}" for i in range(6)]
+    assert tested == list(data.load_info(builtin_dataset).subjects)
+    for fold in folds:
+        assert not set(fold["test_subjects"]) & set(fold["train_subjects"])
     for name in ("confusion_matrix.png", "folds.png", "training_curves.png"):
         assert (run_dir / name).stat().st_size > 5000, name
 
 
-def test_predictions_cover_each_clip_once_from_its_own_fold(finished_run):
+def test_predictions_cover_each_clip_once_from_its_own_fold(finished_run, builtin_dataset):
     run_dir, _ = finished_run
     folds = json.loads((run_dir / "folds.json").read_text())
     with open(run_dir / "predictions.csv") as f:
         rows = list(csv.DictReader(f))
     assert list(rows[0]) == ["clip_id", "subject", "fold", "seed", "y_true", "y_pred",
                              *[f"p_{c}" for c in CLASSES]]
-    assert sorted(r["clip_id"] for r in rows) == sorted(
-        f"sub{s:02d}/clip_{c}" for s in range(6) for c in CLASSES)
+    clips = {clip["id"]: clip for clip in data.load_info(builtin_dataset).clips}
+    assert sorted(r["clip_id"] for r in rows) == sorted(clips)
     for row in rows:
         assert row["subject"] in folds[int(row["fold"])]["test_subjects"]
+        assert row["subject"] == clips[row["clip_id"]]["subject"]
         p = np.array([float(row[f"p_{c}"]) for c in CLASSES])
         assert p.sum() == pytest.approx(1, abs=1e-4) and int(row["y_pred"]) == p.argmax()
-        assert int(row["y_true"]) == CLASSES.index(row["clip_id"].split("clip_")[1])
+        assert int(row["y_true"]) == CLASSES.index(clips[row["clip_id"]]["label"])
 
 
 def test_metrics_equal_an_independent_computation(finished_run):
@@ -69,8 +65,8 @@ def test_metrics_equal_an_independent_computation(finished_run):
     assert metrics["pooled"]["uf1"] == pytest.approx(
         f1_score(y_true, y_pred, average="macro", labels=present))
     assert metrics["pooled"]["uar"] == pytest.approx(balanced_accuracy_score(y_true, y_pred))
-    assert np.sum(metrics["confusion_matrix"]) == 24
-    assert [f["n"] for f in metrics["folds"]] == [12, 12]
+    assert np.sum(metrics["confusion_matrix"]) == 16
+    assert [f["n"] for f in metrics["folds"]] == [8, 8]
     assert metrics["chance"]["uar"] == pytest.approx(0.25)
 
 
@@ -81,7 +77,7 @@ def test_evaluate_recomputes_the_run(finished_run, capsys):
     assert "matches" in out and "UF1" in out and "chance" in out
 
 
-def test_export_serves_clips(finished_run, tiny_dataset, tmp_path, capsys):
+def test_export_serves_clips(finished_run, builtin_dataset, tmp_path, capsys):
     _, export_dir = finished_run
     metadata = json.loads((export_dir / "assets" / "tfmer.json").read_text())
     assert metadata["classes"] == list(CLASSES) and metadata["experiment"] == "exp3"
@@ -92,15 +88,15 @@ def test_export_serves_clips(finished_run, tiny_dataset, tmp_path, capsys):
     probabilities = serve(frames=frames)["probabilities"].numpy()
     assert probabilities.shape == (2, 4)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
-    assert evaluate.main(["--model", str(export_dir), "--data", str(tiny_dataset),
+    assert evaluate.main(["--model", str(export_dir), "--data", str(builtin_dataset),
                           "--out", str(tmp_path)]) == 0
-    assert "pooled over 24 predictions" in capsys.readouterr().out
+    assert "pooled over 16 predictions" in capsys.readouterr().out
     assert (tmp_path / "predictions.csv").is_file()
 
 
 def test_trainer_reset_equals_a_fresh_model(tiny_dataset):
     config = experiments.get("exp3", "quick")
-    trainer = training.FoldTrainer(config, 4)
+    trainer = experiments.trainer(config, 4)
     info = data.load_info(tiny_dataset)
     trainer.fit(info, info.subjects[:2], seed=0)
     assert int(trainer.model.optimizer.iterations.numpy()) > 0
@@ -125,7 +121,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
 
 def test_train_from_freezes_earlier_layers_and_only_later_weights_move(tiny_dataset):
     config = experiments.get("exp3", "quick")
-    trainer = training.FoldTrainer(config, 4)
+    trainer = experiments.trainer(config, 4)
     trainer.train_from("conv5_1_1x1_reduce")
     info = data.load_info(tiny_dataset)
     trainer.fit(info, info.subjects[:2], seed=0)
@@ -143,17 +139,8 @@ def test_train_from_freezes_earlier_layers_and_only_later_weights_move(tiny_data
     assert not np.array_equal(kernel, fresh.get_layer("conv5_1_1x1_reduce").get_weights()[0])
 
 
-@pytest.fixture(scope="module")
-def landmarked_dataset(tmp_path_factory):
-    """Built-in synthetic clips (they carry landmarks), 4 subjects, 8 frames of 32 px."""
-    out = tmp_path_factory.mktemp("synthetic")
-    synthetic.build(out, num_subjects=4, clips_per_class=1,
-                    options=ConvertOptions(num_frames=8, size=32, workers=1, progress=False))
-    return out
-
-
-def test_gradcam_unfreezing_selects_per_fold_on_training_subjects(landmarked_dataset, tmp_path):
-    status = train.main(["--experiment", "exp3", "--data", str(landmarked_dataset), "--quick",
+def test_gradcam_unfreezing_selects_per_fold_on_training_subjects(builtin_dataset, tmp_path):
+    status = train.main(["--experiment", "exp3", "--data", str(builtin_dataset), "--quick",
                          "--protocol", "kfold2", "--out", str(tmp_path), "--no-export",
                          "--set", "model.unfreeze_from=gradcam",
                          "--set", "model.gradcam_frames=4"])
@@ -171,12 +158,12 @@ def test_gradcam_unfreezing_selects_per_fold_on_training_subjects(landmarked_dat
         assert subjects <= set(folds[selection["fold"]]["train_subjects"])
 
 
-def test_final_model_weights_before_and_after_training_are_kept(finished_run, tiny_dataset):
+def test_final_model_weights_before_and_after_training_are_kept(finished_run):
     run_dir, _ = finished_run
     config = experiments.get("exp3", "quick")
     before, after = experiments.build(config, 4), experiments.build(config, 4)
-    before.load_weights(run_dir / training.INITIAL_WEIGHTS)
-    after.load_weights(run_dir / training.FINAL_WEIGHTS)
+    before.load_weights(run_dir / run_folder.INITIAL_WEIGHTS)
+    after.load_weights(run_dir / run_folder.FINAL_WEIGHTS)
     keras.utils.set_random_seed(0)  # the final model starts from reset(0)
     for a, b in zip(before.get_weights(), experiments.build(config, 4).get_weights()):
         np.testing.assert_array_equal(a, b)
@@ -188,13 +175,13 @@ def test_gradcam_selection_needs_landmarks_unless_canonical_layout_is_asked_for(
     # The manifest clips carry no landmarks: selection stops, naming a clip and the way out.
     config = experiments.get("exp3", "quick", ("model.gradcam_frames=2",))
     info = data.load_info(tiny_dataset)
-    trainer = training.FoldTrainer(config, 4)
+    trainer = experiments.trainer(config, 4)
     with pytest.raises(ValueError, match=r"clip sub00/clip_\w+ of .*tiny_data.* has no facial "
                                          r"landmarks.*gradcam_canonical_landmarks=true"):
         trainer.select_layer(info, info.subjects[:2], seed=0, log=lambda line: None)
     canonical = experiments.get("exp3", "quick", ("model.gradcam_frames=2",
                                                   "model.gradcam_canonical_landmarks=true"))
-    trainer = training.FoldTrainer(canonical, 4)
+    trainer = experiments.trainer(canonical, 4)
     lines = []
     selection = trainer.select_layer(info, info.subjects[:2], seed=0, log=lines.append)
     assert selection["selected"] in canonical.model.gradcam_layers

@@ -15,7 +15,6 @@ import pytest
 
 from tfmer.models import (
     VGGFACE2_BLOCK_OUTPUTS,
-    VGGFace2Preprocess,
     keras_vggface_name,
     load_vggface2_weights,
     vggface2_preprocess,
@@ -356,29 +355,3 @@ def test_preprocess_any_leading_dims_and_in_dataset():
     np.testing.assert_allclose(mapped.numpy(), expected, atol=1e-4)
     with pytest.raises(ValueError, match="3 channels"):
         vggface2_preprocess(np.zeros((2, 8, 8, 1)))
-
-
-def test_preprocess_layer_config_round_trip():
-    layer = VGGFace2Preprocess(name="pre")
-    assert keras.saving.get_registered_name(VGGFace2Preprocess) == "tfmer>VGGFace2Preprocess"
-    clone = VGGFace2Preprocess.from_config(layer.get_config())
-    assert clone.name == "pre"
-    frames = np.random.default_rng(4).uniform(0, 255, (2, 4, 4, 3)).astype(np.float32)
-    np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(clone(frames)), frames[..., ::-1] - MEAN_BGR, atol=1e-4)
-
-
-def test_model_with_preprocess_layer_saves_and_reloads(tmp_path):
-    inputs = keras.Input((32, 32, 3))
-    x = VGGFace2Preprocess(name="vggface2_preprocess")(inputs)
-    x = keras.layers.Conv2D(8, 3, name="conv")(x)
-    outputs = keras.layers.GlobalAveragePooling2D()(x)
-    model = keras.Model(inputs, outputs)
-    frames = np.random.default_rng(5).uniform(0, 255, (2, 32, 32, 3)).astype(np.float32)
-    path = tmp_path / "model.keras"
-    model.save(path)
-    reloaded = keras.saving.load_model(path)
-    assert isinstance(reloaded.get_layer("vggface2_preprocess"), VGGFace2Preprocess)
-    np.testing.assert_allclose(
-        keras.ops.convert_to_numpy(reloaded(frames)),
-        keras.ops.convert_to_numpy(model(frames)), rtol=1e-6, atol=1e-6)

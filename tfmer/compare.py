@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import pathlib
 
@@ -45,6 +44,7 @@ from matplotlib.lines import Line2D
 
 from tfmer import metrics, plots, results
 from tfmer.files import write_text_atomic
+from tfmer.run_folder import CONFIG, FOLDS, METRICS, PREDICTIONS, RunFolder
 
 DEFAULT_OUT = "comparison"
 OUTPUT_FILES = ("comparison.md", "comparison.csv", "comparison.png")
@@ -72,38 +72,34 @@ def load_run(run_dir) -> dict:
         ValueError: an unreadable `folds.json`, an empty `predictions.csv`, or predictions
             for folds `folds.json` does not list (or none for a fold it lists).
     """
-    run_dir = pathlib.Path(run_dir)
-    if not run_dir.is_dir():
-        raise FileNotFoundError(f"{run_dir}: no such run folder")
-    for name in ("predictions.csv", "folds.json"):
-        if not (run_dir / name).is_file():
-            raise FileNotFoundError(f"{run_dir} is not a finished run: no {name}")
-    rows, classes = results.read_predictions(run_dir / "predictions.csv")
+    folder = RunFolder(run_dir)
+    folder.require(PREDICTIONS, FOLDS)
+    rows, classes = folder.predictions()
     if not rows:
-        raise ValueError(f"{run_dir / 'predictions.csv'} has no predictions")
-    folds = _read_folds(run_dir / "folds.json")
-    stored = _read_json(run_dir / "metrics.json")
-    config = _read_json(run_dir / "config.json")
+        raise ValueError(f"{folder.file(PREDICTIONS)} has no predictions")
+    folds = folder.folds()
+    stored = folder.read_json(METRICS, {})
+    config = folder.read_json(CONFIG, {})
+    predictions_file = folder.file(PREDICTIONS)
 
     fold_ids = [fold["fold"] for fold in folds]
     unknown = sorted({r["fold"] for r in rows} - set(fold_ids))
     if unknown:
-        raise ValueError(f"{run_dir / 'predictions.csv'} has fold {unknown[0]}, which "
-                         f"{run_dir / 'folds.json'} does not list (folds {fold_ids})")
+        raise ValueError(f"{predictions_file} has fold {unknown[0]}, which "
+                         f"{folder.file(FOLDS)} does not list (folds {fold_ids})")
     seeds = sorted({r["seed"] for r in rows})
     fold_rows = [[r for r in rows if r["fold"] == f] for f in fold_ids]
     for fold_id, subset in zip(fold_ids, fold_rows):
         if not subset:
-            raise ValueError(f"{run_dir / 'predictions.csv'} has no predictions for fold "
-                             f"{fold_id}")
+            raise ValueError(f"{predictions_file} has no predictions for fold {fold_id}")
     fold_accuracy = [100.0 * sum(r["y_pred"] == r["y_true"] for r in subset) / len(subset)
                      for subset in fold_rows]
     pooled = results.compute_metrics(rows, classes, experiment="", protocol="")
     summary = pooled.get("mean", pooled["pooled"])  # `mean` only with several seeds
     first_seed = [r["y_true"] for r in rows if r["seed"] == seeds[0]]
     return {
-        "path": str(run_dir),
-        "experiment": stored.get("experiment") or config.get("name") or run_dir.name,
+        "path": str(folder.path),
+        "experiment": stored.get("experiment") or config.get("name") or folder.path.name,
         "protocol": stored.get("protocol") or config.get("protocol", {}).get("protocol", "?"),
         "classes": tuple(classes),
         "seeds": seeds,
@@ -397,28 +393,3 @@ def _method_names(runs) -> list[str]:
                 name = f"{name} (#{index + 1})"
         names.append(name)
     return names
-
-
-def _read_folds(path) -> list[dict]:
-    """`folds.json`, checked to be a list of `{"fold", "test_subjects", ...}`."""
-    try:
-        folds = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not valid JSON: {error}") from None
-    if not isinstance(folds, list) or not folds:
-        raise ValueError(f"{path} must hold a non-empty list of folds")
-    for index, fold in enumerate(folds):
-        if not isinstance(fold, dict) or "fold" not in fold or "test_subjects" not in fold:
-            raise ValueError(f"{path} entry {index} lacks 'fold' or 'test_subjects'")
-    return folds
-
-
-def _read_json(path) -> dict:
-    """A JSON object file, or `{}` when it does not exist."""
-    path = pathlib.Path(path)
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{path} is not valid JSON: {error}") from None

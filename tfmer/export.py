@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import json
 import pathlib
-import shutil
 
 import keras
 import tensorflow as tf
 
 from tfmer import data, results
-from tfmer.files import write_json_atomic
+from tfmer.files import atomic, write_json_atomic
 from tfmer.models.clip import clip_probabilities
+from tfmer.run_folder import METRICS, RunFolder
 
 METADATA = "assets/tfmer.json"
 
@@ -46,8 +46,6 @@ def export_saved_model(model: keras.Model, config, classes, export_root="saved_m
     root.mkdir(parents=True, exist_ok=True)
     version = next_version(root)
     final = root / str(version)
-    tmp = root / f".{version}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
     size, window, stride = config.data.image_size, config.data.window, config.data.eval_stride
 
     archive = keras.export.ExportArchive()
@@ -56,7 +54,6 @@ def export_saved_model(model: keras.Model, config, classes, export_root="saved_m
         name="serving_default",
         fn=lambda frames: {"probabilities": clip_probabilities(model, frames, window, stride)},
         input_signature=[tf.TensorSpec([None, None, size, size, 3], tf.float32, name="frames")])
-    archive.write_out(str(tmp), verbose=False)
     metadata = {
         "experiment": config.name,
         "version": version,
@@ -69,8 +66,9 @@ def export_saved_model(model: keras.Model, config, classes, export_root="saved_m
         "config": config.to_dict(),
         **(extra or {}),
     }
-    write_json_atomic(tmp / METADATA, metadata)
-    tmp.rename(final)
+    with atomic(final) as temporary:
+        archive.write_out(str(temporary), verbose=False)
+        write_json_atomic(temporary / METADATA, metadata)
     return final
 
 
@@ -104,7 +102,7 @@ def evaluate_export(model_dir, data_dir, out_dir=None) -> dict:
     result = results.compute_metrics(rows, info.classes, experiment=metadata["experiment"],
                                      protocol="export")
     if out_dir is not None:
-        out_dir = pathlib.Path(out_dir)
-        results.write_predictions(out_dir / "predictions.csv", rows, info.classes)
-        write_json_atomic(out_dir / "metrics.json", result)
+        folder = RunFolder(out_dir)
+        folder.write_predictions(rows, info.classes)
+        folder.write_json(METRICS, result)
     return result

@@ -2,12 +2,11 @@
 
 Figures are drawn with `matplotlib.figure.Figure` on the Agg canvas, never through
 `pyplot`, so no GUI backend is loaded and no global figure state is kept. Every function
-writes its PNG atomically (a temporary file in the same folder, then `os.replace`), creates
-the parent folder if needed and returns the path.
+writes its PNG atomically (`tfmer.files.atomic`), creates the parent folder if needed and
+returns the path.
 """
 
 import os
-import uuid
 
 import matplotlib
 import numpy as np
@@ -15,6 +14,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
+
+from tfmer.files import atomic
 
 _METRICS = (("accuracy", "accuracy"), ("uf1", "UF1"), ("uar", "UAR"))
 _METRIC_COLOURS = {"accuracy": "tab:blue", "uf1": "tab:orange", "uar": "tab:green"}
@@ -202,17 +203,8 @@ def _colours(count):
 def save_png(fig, path):
     """Writes `fig` as a PNG to `path` atomically and returns `path`."""
     path = os.fspath(path)
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     FigureCanvasAgg(fig)
-    # A unique name in the same folder, created with the umask's permissions.
-    temp_path = f"{path}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp"
-    try:
-        with open(temp_path, "xb") as stream:
-            # zlib level 1: a quarter of the default's encoding time, ~20 % larger files.
-            fig.savefig(stream, format="png", pil_kwargs={"compress_level": 1})
-        os.replace(temp_path, path)
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.remove(temp_path)
-        raise
+    with atomic(path) as temporary:
+        # zlib level 1: a quarter of the default's encoding time, ~20 % larger files.
+        fig.savefig(temporary, format="png", pil_kwargs={"compress_level": 1})
     return path

@@ -1,4 +1,4 @@
-"""A run's results: `predictions.csv` -> `metrics.json`, plots and the printed summary.
+"""A run's results: prediction rows -> `metrics.json`, plots and the printed summary.
 
 `train.py` writes them after cross-validation; `evaluate.py RUN_DIR` recomputes them from
 `predictions.csv` alone, so the figures can always be checked.
@@ -6,49 +6,18 @@
 
 from __future__ import annotations
 
-import csv
-import json
-import pathlib
-
 import numpy as np
 
 from tfmer import metrics, plots
-from tfmer.files import write_json_atomic, write_text_atomic
-
-PREDICTION_COLUMNS = ("clip_id", "subject", "fold", "seed", "y_true", "y_pred")
-
-
-def write_predictions(path, rows, classes) -> None:
-    """Writes `predictions.csv`: `clip_id,subject,fold,seed,y_true,y_pred,p_<class>...`.
-
-    Args:
-        rows: dicts with the `PREDICTION_COLUMNS` keys and `probabilities` (`[K]`).
-    """
-    header = list(PREDICTION_COLUMNS) + [f"p_{c}" for c in classes]
-    lines = [",".join(header)]
-    for row in rows:
-        values = [str(row[c]) for c in PREDICTION_COLUMNS]
-        values += [f"{p:.6f}" for p in row["probabilities"]]
-        lines.append(",".join(values))
-    write_text_atomic(path, "\n".join(lines) + "\n")
-
-
-def read_predictions(path) -> tuple[list[dict], tuple]:
-    """Reads `predictions.csv`; returns `(rows, classes)` (classes from the `p_` columns)."""
-    with open(path, newline="", encoding="utf-8") as f:
-        reader = csv.DictReader(f)
-        classes = tuple(c[2:] for c in reader.fieldnames if c.startswith("p_"))
-        missing = [c for c in PREDICTION_COLUMNS if c not in reader.fieldnames]
-        if missing:
-            raise ValueError(f"{path} lacks column(s) {', '.join(missing)}")
-        rows = []
-        for row in reader:
-            rows.append({"clip_id": row["clip_id"], "subject": row["subject"],
-                         "fold": int(row["fold"]), "seed": int(row["seed"]),
-                         "y_true": int(row["y_true"]), "y_pred": int(row["y_pred"]),
-                         "probabilities": [float(row[f"p_{c}"]) for c in classes]})
-    return rows, classes
-
+from tfmer.run_folder import (
+    CONFUSION_MATRIX_PNG,
+    CONFIG,
+    FOLDS_PNG,
+    METRICS,
+    PREDICTIONS,
+    TRAINING_CURVES_PNG,
+    RunFolder,
+)
 
 def compute_metrics(rows, classes, *, experiment: str, protocol: str) -> dict:
     """The `metrics.json` content from prediction rows.
@@ -85,21 +54,20 @@ def compute_metrics(rows, classes, *, experiment: str, protocol: str) -> dict:
     return result
 
 
-def write_report(run_dir, rows, classes, *, experiment: str, protocol: str,
+def write_report(folder: RunFolder, rows, classes, *, experiment: str, protocol: str,
                  histories=None) -> dict:
     """Writes `metrics.json`, `confusion_matrix.png`, `folds.png` (and `training_curves.png`
-    when `histories` are given) into `run_dir`; returns the metrics."""
-    run_dir = pathlib.Path(run_dir)
+    when `histories` are given) into the run folder; returns the metrics."""
     result = compute_metrics(rows, classes, experiment=experiment, protocol=protocol)
-    write_json_atomic(run_dir / "metrics.json", result)
+    folder.write_json(METRICS, result)
     plots.plot_confusion_matrix(np.array(result["confusion_matrix"]), classes,
-                                run_dir / "confusion_matrix.png",
+                                folder.file(CONFUSION_MATRIX_PNG),
                                 title=f"{experiment}: pooled confusion matrix ({protocol})")
-    plots.plot_fold_bars(result["folds"], run_dir / "folds.png",
+    plots.plot_fold_bars(result["folds"], folder.file(FOLDS_PNG),
                          chance={m: result["chance"][m] for m in metrics.METRIC_NAMES},
                          pooled=result["pooled"], title=f"{experiment}: results per fold")
     if histories:
-        plots.plot_training_curves(histories, run_dir / "training_curves.png",
+        plots.plot_training_curves(histories, folder.file(TRAINING_CURVES_PNG),
                                    title=f"{experiment}: training curves")
     return result
 
@@ -166,14 +134,10 @@ def summary(result: dict) -> str:
     return "\n".join(lines)
 
 
-def recompute(run_dir) -> dict:
+def recompute(folder: RunFolder) -> dict:
     """Recomputes the metrics of a finished run from its `predictions.csv` and `config.json`."""
-    run_dir = pathlib.Path(run_dir)
-    predictions, config = run_dir / "predictions.csv", run_dir / "config.json"
-    for path in (predictions, config):
-        if not path.is_file():
-            raise FileNotFoundError(f"{run_dir} is not a finished run: no {path.name}")
-    rows, classes = read_predictions(predictions)
-    config = json.loads(config.read_text(encoding="utf-8"))
+    folder.require(PREDICTIONS, CONFIG)
+    rows, classes = folder.predictions()
+    config = folder.saved_config()
     return compute_metrics(rows, classes, experiment=config["name"],
                            protocol=config["protocol"]["protocol"])

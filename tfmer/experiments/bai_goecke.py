@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import dataclasses
 
-from tfmer.experiments import (
+from tfmer.config import (
     GRADCAM,
     DataConfig,
     ExperimentConfig,
     ModelConfig,
     ProtocolConfig,
     TrainConfig,
-    register,
 )
+from tfmer.experiments.registry import register
 from tfmer.models import VGGFACE2_BLOCK_OUTPUTS
 from tfmer.models.clip import build_clip_model
 

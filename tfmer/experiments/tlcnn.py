@@ -11,18 +11,67 @@ from __future__ import annotations
 
 import dataclasses
 
-from tfmer import transfer
-from tfmer.experiments import (
+import keras
+
+from tfmer.config import (
+    TLCNN_CNN,
+    TLCNN_FC_UNITS,
     DataConfig,
     ExperimentConfig,
     ModelConfig,
     ProtocolConfig,
     TrainConfig,
     TransferConfig,
-    register,
 )
-from tfmer.experiments.config import TLCNN_CNN, TLCNN_FC_UNITS
-from tfmer.models.tlcnn import build_c3d
+from tfmer.experiments.registry import register
+from tfmer.models.tlcnn import (
+    build_c3d,
+    build_svm_clip_model,
+    build_tlcnn_clip_model,
+    build_tlcnn_cnn,
+    tlcnn_trunk,
+)
+from tfmer.training import StagedTrainer
+
+def build_cnn(config: ExperimentConfig, num_classes: int, name: str = "tlcnn_cnn"):
+    """The frame CNN of Section 3.4 on `data.image_size` crops, FC6/FC7 `model.fc_units`
+    wide, `model.dropout` after them."""
+    size = config.data.image_size
+    return build_tlcnn_cnn(num_classes, input_shape=(size, size, 3),
+                           dropout=config.model.dropout, fc_units=config.model.fc_units,
+                           name=name)
+
+
+def build_on_cnn(config: ExperimentConfig, cnn: keras.Model, num_classes: int):
+    """The exported clip model on the frame CNN's layers: the joint CNN-LSTM model of
+    Section 3.5, or with `transfer.svm_layer` the SVM model (C5+SVM)."""
+    if "joint" in config.transfer.stages:
+        return build_tlcnn_clip_model(cnn, num_classes,
+                                      feature_layer=config.transfer.feature_layer,
+                                      lstm_units=config.model.head_units,
+                                      dropout=config.model.dropout, name=config.name)
+    return build_svm_clip_model(cnn, num_classes, config.transfer.svm_layer, name=config.name)
+
+
+def build_staged(config: ExperimentConfig, num_classes: int):
+    """The untrained model a staged experiment exports (on a fresh frame CNN)."""
+    return build_on_cnn(config, build_cnn(config, num_classes), num_classes)
+
+
+class TLCNNTrainer(StagedTrainer):
+    """`tfmer.training.StagedTrainer` on TLCNN's networks: the CNN of Section 3.4, the
+    long-term model (or the SVM model) on its layers, C1..FC7 carried over from the
+    expression stage."""
+
+    def build_cnn(self, num_classes, name):
+        return build_cnn(self.config, num_classes, name)
+
+    def build_model(self, cnn):
+        return build_on_cnn(self.config, cnn, self.num_classes)
+
+    def trunk(self, cnn):
+        return tlcnn_trunk(cnn)
+
 
 TLCNN4 = ("positive", "negative", "surprise", "others")
 """The classes of Table 3 (Eq. 12): `python -m data_prep ... --classes tlcnn4`."""
@@ -77,7 +126,7 @@ QUICK = {
 }
 
 
-@register("tlcnn", build=transfer.build, trainer=transfer.TransferTrainer, builtin=BUILTIN,
+@register("tlcnn", build=build_staged, trainer=TLCNNTrainer, builtin=BUILTIN,
           quick=QUICK)
 def tlcnn() -> ExperimentConfig:
     """TLCNN: expression pre-training, then single frames, then CNN + LSTM on 16 frames.
@@ -151,7 +200,7 @@ def tlcnn() -> ExperimentConfig:
     )
 
 
-@register("tlcnn_e", build=transfer.build, trainer=transfer.TransferTrainer, builtin=BUILTIN,
+@register("tlcnn_e", build=build_staged, trainer=TLCNNTrainer, builtin=BUILTIN,
           quick=QUICK)
 def tlcnn_e() -> ExperimentConfig:
     """TLCNN(E): TLCNN without the expression stage (frames, then CNN + LSTM).
@@ -173,7 +222,7 @@ def tlcnn_e() -> ExperimentConfig:
         transfer=TransferConfig(stages=("frames", "joint"), feature_layer="FC6"))
 
 
-@register("tlcnn_em", build=transfer.build, trainer=transfer.TransferTrainer, builtin=BUILTIN,
+@register("tlcnn_em", build=build_staged, trainer=TLCNNTrainer, builtin=BUILTIN,
           quick=QUICK)
 def tlcnn_em() -> ExperimentConfig:
     """TLCNN(EM): CNN + LSTM trained jointly from scratch, no transfer at all.
@@ -194,7 +243,7 @@ def tlcnn_em() -> ExperimentConfig:
         transfer=TransferConfig(stages=("joint",), feature_layer="FC6"))
 
 
-@register("c5_svm", build=transfer.build, trainer=transfer.TransferTrainer,
+@register("c5_svm", build=build_staged, trainer=TLCNNTrainer,
           builtin={**BUILTIN, "data.window": None}, quick={**QUICK, "data.window": None})
 def c5_svm() -> ExperimentConfig:
     """C5+SVM: the expression- and frame-trained CNN's C5 feature map, averaged over each
@@ -214,7 +263,7 @@ def c5_svm() -> ExperimentConfig:
     * Clip feature: the mean over the clip's frames of the C5 map (after ReLU), flattened
       (13 x 13 x 384 = 64896 values at 227 px; the paper says C5, and a few hundred clips
       keep a linear SVM on that many features cheap), centred on the training clips'
-      means and divided by one scale for all features (`tfmer.transfer.standardisation`:
+      means and divided by one scale for all features (`tfmer.training.standardisation`:
       a per-feature scale would let features that barely vary in training dominate).
     * SVM: linear (`LinearSVC`, one-vs-rest, squared hinge), C = 1 fixed: no search, so no
       tuning on test subjects; kernel and C are not given.
@@ -232,7 +281,7 @@ def c5_svm() -> ExperimentConfig:
         transfer=TransferConfig(stages=("expression", "frames"), svm_layer="C5", svm_c=1.0))
 
 
-@register("tlcnn_tim64", build=transfer.build, trainer=transfer.TransferTrainer,
+@register("tlcnn_tim64", build=build_staged, trainer=TLCNNTrainer,
           builtin=BUILTIN, quick={**QUICK, "data.tim": 64})
 def tlcnn_tim64() -> ExperimentConfig:
     """TLCNN on TIM64 clips (the right half of Table 3).
@@ -273,8 +322,9 @@ def build_3d(config: ExperimentConfig, num_classes: int):
              "train.epochs": 3, "train.patience": 3, "train.decay_steps": 22,
              "train.eval_batch_size": 4},
     quick={"data.classes": None, "data.tim": None, "data.image_size": 32, "data.window": 4,
-           "data.eval_stride": 4, "model.fc_units": [16, 16], "train.batch_size": 2, "train.steps_per_epoch": 2,
-           "train.epochs": 1, "train.patience": 1, "train.eval_batch_size": 8},
+           "data.eval_stride": 4, "model.fc_units": [16, 16], "train.batch_size": 2,
+           "train.steps_per_epoch": 2, "train.epochs": 1, "train.patience": 1,
+           "train.eval_batch_size": 8},
 )
 def c3d() -> ExperimentConfig:
     """3D-CNN: the C3D baseline on whole TIM32 clips.

@@ -6,9 +6,11 @@ from tfmer.models.tlcnn import (
     TLCNN_INPUT_SHAPE,
     LocalResponseNormalization,
     build_c3d,
+    build_svm_clip_model,
     build_tlcnn_clip_model,
     build_tlcnn_cnn,
     tlcnn_feature_model,
+    tlcnn_trunk,
 )
 from tfmer.models.vggface import (
     VGGFACE2_BLOCK_OUTPUTS,
@@ -29,11 +31,13 @@ __all__ = [
     "VGGFACE2_MEAN_BGR",
     "VGGFace2Preprocess",
     "build_c3d",
+    "build_svm_clip_model",
     "build_tlcnn_clip_model",
     "build_tlcnn_cnn",
     "keras_vggface_name",
     "load_vggface2_weights",
     "tlcnn_feature_model",
+    "tlcnn_trunk",
     "vggface2_preprocess",
     "vggface2_resnet50",
 ]

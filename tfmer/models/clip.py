@@ -13,6 +13,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from tfmer.config import HEADS
 from tfmer.models.vggface import VGGFace2Preprocess, vggface2_resnet50
 
 # name -> (builder(weights, input_shape) -> keras.Model [b, H, W, 3] -> [b, D],
@@ -23,7 +24,8 @@ BACKBONES = {
             weights=weights, input_shape=input_shape, include_top=False, pooling="avg"),
         VGGFace2Preprocess),
 }
-HEADS = ("bilstm", "lstm", "fc")
+BACKBONE_LAYER = "backbone"
+"""The name of the layer that runs the frame backbone over time in every clip model."""
 
 
 @keras.saving.register_keras_serializable(package="tfmer")
@@ -104,7 +106,7 @@ def build_clip_model(*, num_classes: int, image_size: int, num_frames: int | Non
         freeze_before(frame_model, unfreeze_from)
     inputs = keras.Input([num_frames, image_size, image_size, 3], name="frames")
     x = preprocess(name="preprocess")(inputs)
-    x = FoldedTimeDistributed(frame_model, name="backbone")(x)
+    x = FoldedTimeDistributed(frame_model, name=BACKBONE_LAYER)(x)
     if head == "fc":
         for i, units in enumerate(fc_units):
             x = keras.layers.Dense(int(units), activation="relu", name=f"fc_{i + 1}")(x)

@@ -43,9 +43,10 @@ subtraction and scaled to suit Keras' Glorot initialisers.
 from __future__ import annotations
 
 import keras
+import numpy as np
 import tensorflow as tf
 
-from tfmer.models.clip import FoldedTimeDistributed
+from tfmer.models.clip import BACKBONE_LAYER, FoldedTimeDistributed
 
 TLCNN_INPUT_SHAPE = (227, 227, 3)
 """Input of the frame CNN: 227 x 227 RGB crops of 240 x 320 frames (Section 3.4)."""
@@ -55,6 +56,12 @@ TLCNN_FEATURE_LAYERS = {"FC6": "D6", "FC7": "D7"}
 taken from: the dropout after that fully connected layer (Caffe applies ReLU and dropout in
 place on the `fc6` blob, so LRCN-style nets feed the LSTM the dropped-out `fc6`)."""
 
+TLCNN_TRANSFERRED_LAYER = "D7"
+"""The end of `tlcnn_trunk`: the dropout after FC7."""
+SVM_FEATURES = "svm_features"
+"""The layer of `build_svm_clip_model` giving the SVM's input, `[batch, D]`."""
+SVM_LAYER = "svm"
+"""The dense layer of `build_svm_clip_model` holding the standardisation and the SVM."""
 C3D_INPUT_SIZE = (128, 171)
 """Frame height and width of the 3D-CNN baseline (Section 4.2)."""
 
@@ -242,13 +249,51 @@ def build_tlcnn_clip_model(cnn: keras.Model, num_classes: int, *, feature_layer:
         raise ValueError(f"unknown temporal_pooling {temporal_pooling!r}; valid: mean, last")
     features = tlcnn_feature_model(cnn, feature_layer)
     inputs = keras.Input((num_frames, *cnn.input_shape[1:]), name="frames")
-    x = FoldedTimeDistributed(features, name="backbone")(inputs)
+    x = FoldedTimeDistributed(features, name=BACKBONE_LAYER)(inputs)
     mean = temporal_pooling == "mean"
     x = keras.layers.LSTM(lstm_units, return_sequences=mean, name="lstm")(x)
     x = keras.layers.Dropout(dropout, name="lstm_dropout")(x)
     x = keras.layers.Dense(num_classes, name="FC8_lstm")(x)
     if mean:
         x = keras.layers.GlobalAveragePooling1D(name="frame_mean")(x)
+    outputs = keras.layers.Softmax(name="probabilities")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def tlcnn_trunk(cnn: keras.Model) -> keras.Model:
+    """The CNN up to `TLCNN_TRANSFERRED_LAYER` (C1..FC7 and their dropouts), sharing its
+    layers: the part TLCNN's expression stage hands on to the frames stage (Section 3.3),
+    whatever the class counts of the two CNNs (FC8 is not part of it)."""
+    return keras.Model(cnn.inputs, cnn.get_layer(TLCNN_TRANSFERRED_LAYER).output,
+                       name=f"{cnn.name}_trunk")
+
+
+def build_svm_clip_model(cnn: keras.Model, num_classes: int, layer: str = "C5",
+                         name: str = "c5_svm") -> keras.Model:
+    """A linear classifier of the clip mean of a CNN layer (C5+SVM's network form, Section
+    4.2): the SVM's weights go into the `SVM_LAYER` dense layer once it is fit.
+
+    Input `frames` float32 `[batch, T, H, W, 3]` RGB in 0..255 (any T); output
+    `probabilities` `[batch, num_classes]`:
+
+        backbone        the CNN up to `layer` per frame (shared layers) -> `[B, T, h, w, c]`
+        frame_features  flattened -> `[B, T, D]`
+        svm_features    mean over the frames -> `[B, D]` (the SVM's input, `SVM_FEATURES`)
+        svm             dense `num_classes`: standardisation and SVM folded together
+        probabilities   softmax
+
+    Args:
+        cnn: the frame CNN (`build_tlcnn_cnn`).
+        num_classes: classes.
+        layer: the CNN layer whose output is averaged (C5 for C5+SVM).
+        name: model name.
+    """
+    features = keras.Model(cnn.inputs, cnn.get_layer(layer).output, name=f"{cnn.name}_{layer}")
+    inputs = keras.Input((None, *cnn.input_shape[1:]), name="frames")
+    x = FoldedTimeDistributed(features, name=BACKBONE_LAYER)(inputs)
+    x = keras.layers.Reshape((-1, int(np.prod(x.shape[2:]))), name="frame_features")(x)
+    x = keras.layers.GlobalAveragePooling1D(name=SVM_FEATURES)(x)
+    x = keras.layers.Dense(num_classes, name=SVM_LAYER)(x)
     outputs = keras.layers.Softmax(name="probabilities")(x)
     return keras.Model(inputs, outputs, name=name)
 

@@ -1,4 +1,9 @@
-"""Frozen experiment configs, `--set key=value` overrides and their cross-field checks."""
+"""The experiment config: frozen dataclasses, their cross-field checks, `--set key=value`
+overrides, and the way back from a saved `config.json` (`ExperimentConfig.from_dict`).
+
+The schema every layer shares: the engine (`tfmer.training`) reads its sections, the methods
+(`tfmer.experiments`) fill them in, and a run folder saves them. Free of TensorFlow.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ import typing
 
 SCALES = ("paper", "builtin", "quick")
 HEADS = ("bilstm", "lstm", "fc")
-"""`model.head` values (`tfmer.models.clip.build_clip_model`)."""
+"""`model.head` values: the temporal heads of `tfmer.models.clip.build_clip_model`."""
 GRADCAM = "gradcam"
 """`model.unfreeze_from` value: choose the layer by Grad-CAM inside each training fold."""
 MONITORS = ("val_loss", "val_accuracy")
@@ -160,7 +165,7 @@ class TransferConfig:
 
     Attributes:
         stages: the stages to run, in order, a subset of `STAGES`; empty for a single
-            model trained by `tfmer.training.FoldTrainer`.
+            model trained by `tfmer.training.ModelTrainer`.
             `expression`: the CNN on still expression images (`expression_data`, its own
             classes), once per seed, independent of the folds (other people);
             `frames`: the CNN with the micro-expression classes, its C1..FC7 copied from
@@ -326,7 +331,48 @@ class ExperimentConfig:
         ]
 
     def to_dict(self) -> dict:
+        """The config as plain JSON-able values (what a run's `config.json` holds)."""
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, saved: dict, source: str = "the config") -> "ExperimentConfig":
+        """The config `to_dict()` gave, validated: the inverse of `to_dict` (JSON lists
+        back to tuples). Keys that are not fields (a run's `dataset` entry) are ignored;
+        a field missing from `saved` takes its default.
+
+        Args:
+            saved: e.g. a run's parsed `config.json`.
+            source: what `saved` came from, named in errors.
+
+        Raises:
+            ValueError: no `name`, a section that is not a mapping, or a section field
+                this version of tfmer does not know (listing the known ones).
+        """
+        if not isinstance(saved, dict) or "name" not in saved:
+            raise ValueError(f"{source} is not an experiment config (no \"name\" entry)")
+        values = {}
+        for field in dataclasses.fields(cls):
+            if field.name not in saved:
+                continue
+            value = saved[field.name]
+            if dataclasses.is_dataclass(field.default):
+                section = type(field.default)
+                if not isinstance(value, dict):
+                    raise ValueError(f"{source}: {field.name} must be a mapping, found {value!r}")
+                known = {f.name for f in dataclasses.fields(section)}
+                unknown = sorted(set(value) - known)
+                if unknown:
+                    raise ValueError(f"{source}: {field.name} has no field(s) "
+                                     f"{', '.join(unknown)} in this version of tfmer; fields: "
+                                     + ", ".join(sorted(known)))
+                value = section(**{k: tuple(v) if isinstance(v, list) else v
+                                   for k, v in value.items()})
+            values[field.name] = value
+        missing = [f.name for f in dataclasses.fields(cls)
+                   if f.default is dataclasses.MISSING and f.name not in values]
+        if missing:
+            raise ValueError(f"{source} lacks {', '.join(missing)}")
+        return cls(**values).validate()
 
 
 def _train_checks(section: str, train: TrainConfig) -> list:

@@ -1,21 +1,27 @@
-"""Staged training with transfer between the stages: TLCNN (Wang et al. 2018, Sections 3.3-3.5,
-4.1-4.2) and its ablations, as a trainer `tfmer.training.cross_validate` runs in each fold.
+"""Staged training with transfer between the stages, the trainer of TLCNN (Wang et al. 2018,
+Sections 3.3-3.5, 4.1-4.2) and its ablations, as `tfmer.training.cross_validate` runs it in
+each fold. `StagedTrainer` is abstract in its networks: a method subclasses it with the
+builders of its frame CNN, the clip model on that CNN's layers, and the part of the CNN
+that carries over between class sets (`tfmer.experiments.tlcnn.TLCNNTrainer`).
 
 The stages (`transfer.stages`, a subset in this order) of one fit, on the fold's training
 subjects only:
 
-1. `expression` (Section 4.1): the frame CNN (`tfmer.models.tlcnn.build_tlcnn_cnn`) with the
+1. `expression` (Section 4.1): the frame CNN (`build_cnn`; TLCNN's is
+   `tfmer.models.tlcnn.build_tlcnn_cnn`) with the
    expression set's classes (`expression9`: 9) on its still images (`transfer.expression_data`),
    4/5 of the images for training and 1/5 for validation ("We split all the images into 5
    parts"), trained with `expression_train`. The images show other people than the clips, so
    the stage does not depend on the fold: it runs once per training seed, at that seed's first
-   fit, and saves the CNN's C1..FC7 (`expression.weights.h5`) in the run folder; or
+   fit, and saves the CNN's `trunk` (TLCNN: C1..FC7) (`expression.weights.h5`) in the run
+   folder; or
    `transfer.expression_weights` gives such a file of an earlier run and the stage is skipped.
 2. `frames` (Section 4.2): the CNN with the micro-expression classes starts from stage 1's
    C1..FC7 (FC8, the class layer, is new) and trains on single frames of the fold's training
    clips (`frame_train`); the best epoch is chosen on the per-frame accuracy (`monitor`) of
    every frame of the held-out training subjects' clips.
-3. `joint` (Sections 3.5, 4.2): the long-term model (`build_tlcnn_clip_model`): the same CNN
+3. `joint` (Sections 3.5, 4.2): the long-term model (`build_model`; TLCNN's is
+   `tfmer.models.tlcnn.build_tlcnn_clip_model`): the same CNN
    layers up to `transfer.feature_layer` under `FoldedTimeDistributed`, so it starts from the
    frames stage's weights, an LSTM and a class layer, trained together on `data.window`
    consecutive frames of each clip (`train`); test clips are scored by the mean softmax over
@@ -25,7 +31,8 @@ With `transfer.svm_layer` instead of a joint stage (C5+SVM, Section 4.2): after 
 each training clip's frames go through the CNN up to that layer, the outputs are averaged over
 the clip's frames and flattened, standardised (`standardisation`), and a linear SVM
 (`sklearn.svm.LinearSVC`, C `transfer.svm_c`, fixed) is fit to the fold's training clips.
-Standardisation and SVM are folded into one dense layer of a Keras model (`svm_clip_model`),
+Standardisation and SVM are folded into one dense layer of a Keras model
+(`tfmer.models.tlcnn.build_svm_clip_model`),
 so prediction and the exported SavedModel are the same network; its `probabilities` are a
 softmax of the SVM's one-vs-rest decision values: the argmax is the SVM's prediction, the
 values are not calibrated probabilities.
@@ -45,6 +52,7 @@ kept: at 227 px one CNN is about 240 MB.
 
 from __future__ import annotations
 
+import abc
 import pathlib
 import time
 
@@ -54,11 +62,10 @@ import tensorflow as tf
 from sklearn.svm import LinearSVC
 
 from tfmer import data, protocols
-from tfmer.models.clip import FoldedTimeDistributed, clip_probabilities
-from tfmer.models.tlcnn import build_tlcnn_clip_model, build_tlcnn_cnn
-from tfmer.training import (
-    FINAL_WEIGHTS,
-    SEED_STRIDE,
+from tfmer.config import ExperimentConfig
+from tfmer.models.tlcnn import SVM_FEATURES, SVM_LAYER
+from tfmer.run_folder import FINAL_WEIGHTS, FRAMES_WEIGHTS, expression_weights
+from tfmer.training.fit import (
     CompiledModel,
     inner_split,
     save_weights,
@@ -66,85 +73,10 @@ from tfmer.training import (
     with_cardinality,
     with_epochs,
 )
+from tfmer.training.trainer import SEED_STRIDE, Trainer
 
-FRAMES_WEIGHTS = "frames.weights.h5"
-"""The final model's CNN after the frames stage, in the run folder."""
-TRANSFERRED_LAYER = "D7"
-"""Stage 1 hands the CNN up to here to stage 2: C1..FC7 and their dropouts, not FC8."""
 ABSENT_CLASS_LOGIT = -1e4
 """The SVM layer's bias for classes no training clip has: probability 0."""
-SVM_LAYER = "svm"
-"""The dense layer of `svm_clip_model` holding the standardisation and the SVM."""
-
-
-def expression_weights_name(training_seed: int) -> str:
-    """The file name of the stage-1 weights of a training seed, in the run folder."""
-    return ("expression.weights.h5" if training_seed == 0
-            else f"expression.seed{training_seed}.weights.h5")
-
-
-def build_cnn(config, num_classes: int, name: str = "tlcnn_cnn") -> keras.Model:
-    """The frame CNN of Section 3.4 on `data.image_size` crops, FC6/FC7 `model.fc_units`
-    wide, `model.dropout` after them."""
-    size = config.data.image_size
-    return build_tlcnn_cnn(num_classes, input_shape=(size, size, 3),
-                           dropout=config.model.dropout, fc_units=config.model.fc_units,
-                           name=name)
-
-
-def trunk(cnn: keras.Model) -> keras.Model:
-    """The CNN up to `TRANSFERRED_LAYER` (C1..FC7), sharing its layers: the part stage 1
-    saves and stage 2 loads, whatever the class counts of the two CNNs."""
-    return keras.Model(cnn.inputs, cnn.get_layer(TRANSFERRED_LAYER).output,
-                       name=f"{cnn.name}_trunk")
-
-
-def svm_clip_model(cnn: keras.Model, num_classes: int, layer: str = "C5",
-                   name: str = "c5_svm") -> keras.Model:
-    """A linear classifier of the clip mean of a CNN layer (the SVM's network form).
-
-    Input `frames` float32 `[batch, T, H, W, 3]` RGB in 0..255 (any T); output
-    `probabilities` `[batch, num_classes]`:
-
-        backbone        the CNN up to `layer` per frame (shared layers) -> `[B, T, h, w, c]`
-        frame_features  flattened -> `[B, T, D]`
-        svm_features    mean over the frames -> `[B, D]` (the SVM's input)
-        svm             dense `num_classes`: standardisation and SVM folded together
-        probabilities   softmax
-
-    Args:
-        cnn: the frame CNN (`build_tlcnn_cnn`).
-        num_classes: classes.
-        layer: the CNN layer whose output is averaged (C5 for C5+SVM).
-        name: model name.
-    """
-    features = keras.Model(cnn.inputs, cnn.get_layer(layer).output, name=f"{cnn.name}_{layer}")
-    inputs = keras.Input((None, *cnn.input_shape[1:]), name="frames")
-    x = FoldedTimeDistributed(features, name="backbone")(inputs)
-    x = keras.layers.Reshape((-1, int(np.prod(x.shape[2:]))), name="frame_features")(x)
-    x = keras.layers.GlobalAveragePooling1D(name="svm_features")(x)
-    x = keras.layers.Dense(num_classes, name=SVM_LAYER)(x)
-    outputs = keras.layers.Softmax(name="probabilities")(x)
-    return keras.Model(inputs, outputs, name=name)
-
-
-def build_networks(config, num_classes: int) -> tuple[keras.Model, keras.Model]:
-    """`(cnn, model)`: the frame CNN and the exported clip model built on its layers (the
-    joint CNN-LSTM model, or with `transfer.svm_layer` the SVM model)."""
-    cnn = build_cnn(config, num_classes)
-    if "joint" in config.transfer.stages:
-        model = build_tlcnn_clip_model(cnn, num_classes,
-                                       feature_layer=config.transfer.feature_layer,
-                                       lstm_units=config.model.head_units,
-                                       dropout=config.model.dropout, name=config.name)
-    else:
-        model = svm_clip_model(cnn, num_classes, config.transfer.svm_layer, name=config.name)
-    return cnn, model
-
-
-def build(config, num_classes: int) -> keras.Model:
-    """The untrained model a staged experiment exports (`experiments.register`'s `build`)."""
-    return build_networks(config, num_classes)[1]
 
 
 def standardisation(features: np.ndarray) -> tuple[np.ndarray, float]:
@@ -179,13 +111,12 @@ def every_frame(info: data.DatasetInfo, subjects, *, image_size: int, batch_size
     return with_cardinality(frames.unbatch().batch(batch_size), count, batch_size)
 
 
-class TransferTrainer:
+class StagedTrainer(Trainer):
     """The trainer of the staged experiments (`transfer.stages`), for `cross_validate`.
 
-    It offers `FoldTrainer`'s interface: `reset(seed)`, `fit(info, subjects, seed, log,
-    final)` -> history, `predict(info, subjects)` -> rows, and `model`, `selection`,
-    `held_out`, `frame_level`. The CNN and the exported model are built and compiled once
-    (one optimizer per stage) and reset for each fit, as `FoldTrainer` does.
+    The frame CNN and the exported model are built on shared layers and compiled once (one
+    optimizer per stage) and reset for each fit, as every `Trainer`. Subclasses give the
+    networks: `build_cnn`, `build_model` (on the CNN's layers) and `trunk`.
 
     Attributes:
         cnn: the frame CNN with the micro-expression classes.
@@ -195,38 +126,40 @@ class TransferTrainer:
             no micro-expression stage stops early); never test subjects.
         svm: with `transfer.svm_layer`, the last fit's `(mean, scale, LinearSVC)`
             (`standardisation`).
-        selection: None (no Grad-CAM layer selection).
-        frame_level: False (clip models).
     """
 
-    def __init__(self, config, num_classes: int, run_dir):
+    def __init__(self, config: ExperimentConfig, num_classes: int, run_dir):
         """Args: config: the resolved experiment; num_classes: the micro-expression
         classes; run_dir: the run folder (stage weights are saved there)."""
-        self.config, self.num_classes = config, num_classes
-        self.run_dir = pathlib.Path(run_dir)
+        super().__init__(config, num_classes, run_dir)
         self.stages = tuple(config.transfer.stages)
-        self.cnn, self.model = build_networks(config, num_classes)
+        self.cnn = self.networks[0]
         self.frames = (CompiledModel(self.cnn, config.frame_train)
                        if "frames" in self.stages else None)
         self.joint = CompiledModel(self.model, config.train) if "joint" in self.stages else None
-        self.selection, self.frame_level, self.held_out, self.svm = None, False, [], None
+        self.compiled_models = [c for c in (self.frames, self.joint) if c is not None]
+        self.svm = None
         self._expression_files = {}  # training seed -> stage-1 weights file
-        self._score = tf.function(
-            lambda frames: clip_probabilities(self.model, frames, config.data.window,
-                                              config.data.eval_stride),
-            reduce_retracing=True)
 
-    def reset(self, seed: int) -> None:
-        """Fresh initial weights (as `build_networks` draws them after
-        `keras.utils.set_random_seed(seed)`) and the optimizers' initial states."""
-        keras.utils.set_random_seed(seed)
-        cnn, model = build_networks(self.config, self.num_classes)
-        self.cnn.set_weights(cnn.get_weights())
-        self.model.set_weights(model.get_weights())
-        if self.frames:
-            self.frames.reset_optimizer(self.config.frame_train.learning_rate)
-        if self.joint:
-            self.joint.reset_optimizer(self.config.train.learning_rate)
+    @abc.abstractmethod
+    def build_cnn(self, num_classes: int, name: str) -> keras.Model:
+        """A fresh frame CNN: images `[B, S, S, 3]` in 0..255 -> `num_classes` softmax."""
+
+    @abc.abstractmethod
+    def build_model(self, cnn: keras.Model) -> keras.Model:
+        """The exported clip model on `cnn`'s layers (the joint model, or the SVM model
+        with `transfer.svm_layer`)."""
+
+    @abc.abstractmethod
+    def trunk(self, cnn: keras.Model) -> keras.Model:
+        """The part of a frame CNN the expression stage hands on (no class layer), on
+        `cnn`'s layers."""
+
+    def build(self) -> tuple[keras.Model, keras.Model]:
+        """`(cnn, model)`: the frame CNN with the micro-expression classes and the exported
+        model on its layers."""
+        cnn = self.build_cnn(self.num_classes, "tlcnn_cnn")
+        return cnn, self.build_model(cnn)
 
     def fit(self, info: data.DatasetInfo, subjects, seed: int, log=print,
             final: bool = False) -> dict:
@@ -261,7 +194,7 @@ class TransferTrainer:
             histories["frames"] = self._fit_frames(
                 info, fit_subjects if train.early_stopping else subjects, seed, log)
             if final:
-                save_weights(self.cnn, self.run_dir / FRAMES_WEIGHTS)
+                self.save_final(FRAMES_WEIGHTS, self.cnn)
         if "joint" in self.stages:
             train = config.train
             histories["joint"] = self._fit_joint(
@@ -269,7 +202,7 @@ class TransferTrainer:
         if config.transfer.svm_layer:
             self._fit_svm(info, subjects, log)
         if final:
-            save_weights(self.model, self.run_dir / FINAL_WEIGHTS)
+            self.save_final(FINAL_WEIGHTS)
         last = "joint" if "joint" in self.stages else "frames"
         history = dict(histories.pop(last))
         for stage, stage_history in histories.items():
@@ -304,19 +237,19 @@ class TransferTrainer:
         """
         path = self._expression_files[training_seed]
         try:
-            trunk(self.cnn).load_weights(path)
+            self.trunk(self.cnn).load_weights(path)
         except ValueError as error:
             raise ValueError(f"stage-1 weights {path} do not fit the CNN of {self.config.name} "
                              f"(data.image_size {self.config.data.image_size}): {error}"
                              ) from None
 
-    def _train_expression(self, training_seed: int, log) -> tuple[pathlib.Path, dict]:
+    def _train_expression(self, training_seed: int, log):
         """Trains the expression CNN and saves its C1..FC7; returns `(file, history)`."""
         config, train = self.config, self.config.expression_train
         started = time.time()
         info = data.load_info(config.transfer.expression_data)
         keras.utils.set_random_seed(SEED_STRIDE * training_seed)
-        cnn = build_cnn(config, len(info.classes), name="expression_cnn")
+        cnn = self.build_cnn(len(info.classes), "expression_cnn")
         images = [clip["id"] for clip in info.clips]
         fit_images, held_images = images, []
         if train.early_stopping:
@@ -336,8 +269,8 @@ class TransferTrainer:
                 batch_size=train.batch_size))
         history = CompiledModel(cnn, train).fit(with_epochs(training, len(fit_images), train),
                                                 validation, log)
-        path = self.run_dir / expression_weights_name(training_seed)
-        save_weights(trunk(cnn), path)
+        path = self.run_folder.file(expression_weights(training_seed))
+        save_weights(self.trunk(cnn), path)
         log(f"  stage expression: saved C1..FC7 in {path} ({time.time() - started:.0f} s)")
         return path, history
 
@@ -377,7 +310,7 @@ class TransferTrainer:
         """The SVM on the clip means of `transfer.svm_layer`, folded into the `svm` layer."""
         config = self.config
         features_model = keras.Model(self.model.inputs,
-                                     self.model.get_layer("svm_features").output)
+                                     self.model.get_layer(SVM_FEATURES).output)
         features, labels = [], []
         for frames, batch_labels, _ in data.eval_dataset(
                 info, subjects, image_size=config.data.image_size,
@@ -404,10 +337,3 @@ class TransferTrainer:
         log(f"  linear SVM (C {config.transfer.svm_c:g}) on {features.shape[1]} "
             f"{config.transfer.svm_layer} features of {len(labels)} clips: training accuracy "
             f"{svm.score((features - mean) / scale, labels):.3f}")
-
-    def predict(self, info: data.DatasetInfo, subjects) -> list[dict]:
-        """Clip-level probabilities for the clips of `subjects` (`data.predict_clips`):
-        the joint model's mean over sliding windows, or the SVM model on whole clips."""
-        return data.predict_clips(self._score, info, subjects,
-                                  image_size=self.config.data.image_size,
-                                  batch_size=self.config.train.eval_batch_size)

@@ -1,0 +1,219 @@
+"""The run folder, `runs/<experiment>/<run-id>/`: its file names, writing and reading back.
+
+The one owner of the format (`../shared/CONTRACT.md`, "A finished run"): training writes a
+run through `RunFolder`, and `evaluate.py RUN_DIR`, `evaluate.py --compare` and
+`python -m gradcam compare` read it back through it, so the names and layouts live here
+only. Every file is written atomically (`tfmer.files`).
+
+    config.json        the resolved config (`ExperimentConfig.to_dict()`) and a `dataset`
+                       entry naming the converted data it ran on
+    folds.json         `[{"fold", "train_subjects", "test_subjects"}]`
+    predictions.csv    `clip_id,subject,fold,seed,y_true,y_pred,p_<class>...`
+    metrics.json       pooled and per-fold figures (`tfmer.results.compute_metrics`)
+    histories.json     `[{"label", "history"}]`, a Keras history per fit
+    gradcam.json       each fold's Grad-CAM layer scores and choice (when selecting)
+    frame_metrics.json per-frame and majority-vote figures of frame models
+    export.json        `{"saved_model": path}` of the final model's export
+    confusion_matrix.png, folds.png, training_curves.png   the plots of the results
+    initial.weights.h5, final.weights.h5   the final model before and after training
+    frames.weights.h5, expression[.seedN].weights.h5   stage weights of staged trainers
+
+Free of TensorFlow.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime
+import json
+import pathlib
+
+from tfmer.config import ExperimentConfig
+from tfmer.files import write_json_atomic, write_text_atomic
+
+CONFIG = "config.json"
+FOLDS = "folds.json"
+PREDICTIONS = "predictions.csv"
+METRICS = "metrics.json"
+HISTORIES = "histories.json"
+GRADCAM = "gradcam.json"
+FRAME_METRICS = "frame_metrics.json"
+EXPORT = "export.json"
+CONFUSION_MATRIX_PNG = "confusion_matrix.png"
+FOLDS_PNG = "folds.png"
+TRAINING_CURVES_PNG = "training_curves.png"
+INITIAL_WEIGHTS = "initial.weights.h5"
+FINAL_WEIGHTS = "final.weights.h5"
+"""The final model's weights before and after training."""
+FRAMES_WEIGHTS = "frames.weights.h5"
+"""A staged trainer's final CNN after its frames stage."""
+PREDICTION_COLUMNS = ("clip_id", "subject", "fold", "seed", "y_true", "y_pred")
+
+
+def expression_weights(training_seed: int) -> str:
+    """The file of a staged trainer's stage-1 weights of a training seed:
+    `expression.weights.h5` for seed 0, `expression.seed<N>.weights.h5` for seed N."""
+    return ("expression.weights.h5" if training_seed == 0
+            else f"expression.seed{training_seed}.weights.h5")
+
+
+def write_predictions(path, rows, classes) -> None:
+    """Writes a `predictions.csv`: `clip_id,subject,fold,seed,y_true,y_pred,p_<class>...`.
+
+    Args:
+        rows: dicts with the `PREDICTION_COLUMNS` keys and `probabilities` (`[K]`).
+    """
+    header = list(PREDICTION_COLUMNS) + [f"p_{c}" for c in classes]
+    lines = [",".join(header)]
+    for row in rows:
+        values = [str(row[c]) for c in PREDICTION_COLUMNS]
+        values += [f"{p:.6f}" for p in row["probabilities"]]
+        lines.append(",".join(values))
+    write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+def read_predictions(path) -> tuple[list[dict], tuple]:
+    """Reads a `predictions.csv`; returns `(rows, classes)` (classes from the `p_` columns).
+
+    Raises:
+        ValueError: a required column is missing (naming the file and the columns).
+    """
+    with open(path, newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        classes = tuple(c[2:] for c in reader.fieldnames if c.startswith("p_"))
+        missing = [c for c in PREDICTION_COLUMNS if c not in reader.fieldnames]
+        if missing:
+            raise ValueError(f"{path} lacks column(s) {', '.join(missing)}")
+        rows = []
+        for row in reader:
+            rows.append({"clip_id": row["clip_id"], "subject": row["subject"],
+                         "fold": int(row["fold"]), "seed": int(row["seed"]),
+                         "y_true": int(row["y_true"]), "y_pred": int(row["y_pred"]),
+                         "probabilities": [float(row[f"p_{c}"]) for c in classes]})
+    return rows, classes
+
+
+@dataclasses.dataclass(frozen=True)
+class RunFolder:
+    """One run folder. Writing methods are used while training; reading ones afterwards.
+
+    Attributes:
+        path: the folder.
+    """
+
+    path: pathlib.Path
+
+    def __post_init__(self):
+        object.__setattr__(self, "path", pathlib.Path(self.path))
+
+    @classmethod
+    def create(cls, runs_root, experiment: str) -> "RunFolder":
+        """A new `runs_root/<experiment>/<YYYYmmdd-HHMMSS>[-n]/`, created."""
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        root = pathlib.Path(runs_root) / experiment
+        for n in range(1000):
+            path = root / (stamp if n == 0 else f"{stamp}-{n}")
+            try:
+                path.mkdir(parents=True)
+                return cls(path)
+            except FileExistsError:
+                continue
+        raise RuntimeError(f"cannot create a run folder under {root}")
+
+    def file(self, name: str) -> pathlib.Path:
+        """The path of one of the run's files (a name above)."""
+        return self.path / name
+
+    # Writing.
+
+    def write_config(self, config: ExperimentConfig, dataset: dict) -> None:
+        """`config.json`: the resolved config and the `dataset` it runs on."""
+        write_json_atomic(self.file(CONFIG), {**config.to_dict(), "dataset": dataset})
+
+    def write_json(self, name: str, content) -> None:
+        """One of the run's JSON files (`FOLDS`, `METRICS`, `HISTORIES`, ...)."""
+        write_json_atomic(self.file(name), content)
+
+    def write_predictions(self, rows, classes) -> None:
+        """`predictions.csv` (`write_predictions`)."""
+        write_predictions(self.file(PREDICTIONS), rows, classes)
+
+    # Reading.
+
+    def require(self, *names: str) -> None:
+        """Raises FileNotFoundError, naming the folder and the first missing file, unless
+        the folder holds all `names`."""
+        if not self.path.is_dir():
+            raise FileNotFoundError(f"{self.path}: no such run folder")
+        for name in names:
+            if not self.file(name).is_file():
+                raise FileNotFoundError(f"{self.path} is not a finished run: no {name}")
+
+    def read_json(self, name: str, default=None):
+        """A JSON file of the run; `default` when it does not exist.
+
+        Raises:
+            ValueError: the file is not valid JSON (naming it).
+        """
+        path = self.file(name)
+        if not path.is_file():
+            return default
+        try:
+            return json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path} is not valid JSON: {error}") from None
+
+    def saved_config(self) -> dict:
+        """`config.json` as saved: the config's fields and the `dataset` entry.
+
+        Raises:
+            FileNotFoundError: no `config.json` (not a run folder).
+            ValueError: a `config.json` that is not a run's.
+        """
+        if not self.file(CONFIG).is_file():
+            raise FileNotFoundError(f"{self.path} is not a run folder: it has no {CONFIG} "
+                                    "(train.py writes runs to runs/<experiment>/<time stamp>/)")
+        saved = self.read_json(CONFIG)
+        if not isinstance(saved, dict) or "dataset" not in saved or "name" not in saved:
+            raise ValueError(f"{self.file(CONFIG)} is not a train.py run config (no \"name\" "
+                             "or \"dataset\" entry)")
+        return saved
+
+    def config(self) -> ExperimentConfig:
+        """The run's resolved `ExperimentConfig`, rebuilt from `config.json`."""
+        return ExperimentConfig.from_dict(self.saved_config(), source=str(self.file(CONFIG)))
+
+    def dataset_dir(self) -> pathlib.Path:
+        """The converted dataset the run trained on (`config.json`'s `dataset.path`)."""
+        return pathlib.Path(self.saved_config()["dataset"]["path"])
+
+    def folds(self) -> list[dict]:
+        """`folds.json`, checked to be a non-empty list of `{"fold", "test_subjects", ...}`.
+
+        Raises:
+            FileNotFoundError: no `folds.json`.
+            ValueError: not valid JSON, or an entry without `fold` or `test_subjects`.
+        """
+        self.require(FOLDS)
+        path, folds = self.file(FOLDS), self.read_json(FOLDS)
+        if not isinstance(folds, list) or not folds:
+            raise ValueError(f"{path} must hold a non-empty list of folds")
+        for index, fold in enumerate(folds):
+            if not isinstance(fold, dict) or "fold" not in fold or "test_subjects" not in fold:
+                raise ValueError(f"{path} entry {index} lacks 'fold' or 'test_subjects'")
+        return folds
+
+    def predictions(self) -> tuple[list[dict], tuple]:
+        """`predictions.csv` as `(rows, classes)` (`read_predictions`).
+
+        Raises:
+            FileNotFoundError: no `predictions.csv` (not a finished run).
+        """
+        self.require(PREDICTIONS)
+        return read_predictions(self.file(PREDICTIONS))
+
+    def saved_model(self) -> pathlib.Path | None:
+        """The SavedModel folder `export.json` records; None when the run exported none."""
+        recorded = self.read_json(EXPORT)
+        return None if recorded is None else pathlib.Path(recorded["saved_model"])

@@ -1,0 +1,173 @@
+"""Cross-validated training of a registered experiment, then one final model for export.
+
+Honest by construction: folds are by subject; epochs and weights are chosen either by a
+fixed budget or by early stopping on an inner split of the *training* subjects; test
+subjects are only ever predicted, once, after training; metrics pool the predictions of all
+folds over the fixed class list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import pathlib
+import time
+from collections.abc import Callable
+
+from tfmer import data, export, protocols, results
+from tfmer.config import ExperimentConfig
+from tfmer.run_folder import (
+    EXPORT,
+    FOLDS,
+    FRAME_METRICS,
+    GRADCAM,
+    HISTORIES,
+    INITIAL_WEIGHTS,
+    RunFolder,
+)
+from tfmer.training.fit import save_weights
+from tfmer.training.trainer import SEED_STRIDE, Trainer
+
+TrainerFactory = Callable[[ExperimentConfig, int, pathlib.Path], Trainer]
+"""`make_trainer(config, num_classes, run_dir) -> Trainer`: how a method trains
+(`tfmer.experiments.trainer` looks it up in the registry)."""
+
+
+def resolve_classes(config, info: data.DatasetInfo):
+    """Fixes the config's class list to the dataset's (checking they agree when both set)."""
+    if config.data.classes is not None and tuple(config.data.classes) != info.classes:
+        raise ValueError(f"experiment {config.name} expects classes {list(config.data.classes)} "
+                         f"but {info.path} has {list(info.classes)}; convert with the matching "
+                         f"--classes, or take the dataset's with --set data.classes=none")
+    return dataclasses.replace(config, data=dataclasses.replace(config.data, classes=info.classes))
+
+
+def check_inputs(config, info: data.DatasetInfo) -> None:
+    """Checks, before any training, that the dataset and the other inputs suit the experiment.
+
+    Raises:
+        ValueError: the dataset's clips are not `data.tim` frames long, or an expression
+            stage has neither expression images nor stage-1 weights (one line, naming the
+            way out).
+        FileNotFoundError: the expression images or stage-1 weights given do not exist.
+    """
+    tim = config.data.tim
+    if tim is not None and info.num_frames != tim:
+        found = "clips of different lengths" if info.num_frames is None else (
+            f"{info.num_frames} frames per clip")
+        raise ValueError(f"experiment {config.name} expects TIM{tim} clips (data.tim {tim}) but "
+                         f"{info.path} has {found}; convert with `python -m data_prep ... "
+                         f"--tim {tim}` (or accept any length: --set data.tim=none)")
+    transfer = config.transfer
+    if "expression" not in transfer.stages:
+        return
+    if transfer.expression_weights is not None:
+        if not pathlib.Path(transfer.expression_weights).is_file():
+            raise FileNotFoundError(f"transfer.expression_weights {transfer.expression_weights} "
+                                    f"does not exist (a run's expression.weights.h5)")
+    elif transfer.expression_data is not None:
+        data.load_info(transfer.expression_data)  # raises, naming the folder, when unusable
+    else:
+        raise ValueError(
+            f"experiment {config.name} pre-trains on expression images (stage 1): convert a set "
+            f"with `python -m data_prep expression --root DIR --out DIR --classes expression9` "
+            f"and pass it with --set transfer.expression_data=DIR (or stage-1 weights of an "
+            f"earlier run with --set transfer.expression_weights=FILE); tlcnn_e runs without it")
+
+
+def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFactory, *,
+                   runs_root="runs", export_root="saved_models", export_final=True,
+                   log=print) -> tuple[pathlib.Path, dict]:
+    """Runs the experiment's protocol on a converted dataset and writes the run folder.
+
+    Writes `config.json`, `folds.json`, `predictions.csv`, `metrics.json`, `histories.json`,
+    the plots, for frame models (`data.window` 1) `frame_metrics.json` (per-frame and
+    majority-vote figures, `results.frame_metrics`) and, with `model.unfreeze_from:
+    gradcam`, `gradcam.json` (each fold's layer scores and choice, made on its training
+    subjects); then, with `export_final`, trains one model on all subjects with the same
+    recipe, keeps its weights before and after training (`initial.weights.h5`,
+    `final.weights.h5`) and exports it as a SavedModel (recorded in `export.json`).
+    File names and formats: `tfmer.run_folder`.
+
+    Args:
+        config: the resolved experiment.
+        data_dir: the converted dataset (holding `dataset.json`).
+        make_trainer: how the method trains: `make_trainer(config, num_classes, run_dir)`
+            gives the `Trainer` used for every fold and the final model; it gets the run
+            folder, where staged trainers save their stage weights.
+        runs_root, export_root: where the run folder and the SavedModel go.
+        export_final: train and export the final all-subject model.
+        log: progress lines go here.
+
+    Returns:
+        `(run_dir, metrics)`.
+    """
+    info = data.load_info(data_dir)
+    config = resolve_classes(config, info)
+    check_inputs(config, info)
+    folds = protocols.make_folds(info.subjects, config.protocol.protocol, config.num_folds,
+                                 config.protocol.fold_seed)
+    folder = RunFolder.create(runs_root, config.name)
+    run_dir = folder.path
+    folder.write_config(config, {
+        "path": str(info.path.resolve()), "name": info.name, "num_clips": len(info.clips),
+        "num_subjects": len(info.subjects), "num_frames": info.num_frames,
+        "tim": info.raw.get("tim")})
+    folder.write_json(FOLDS, folds)
+    stages = config.transfer.stages
+    log(f"run folder {run_dir}\n{config.name} at the {config.scale} scale: "
+        f"{config.data.image_size} px, "
+        f"{'stages ' + ', '.join(stages) + ', ' if stages else ''}"
+        f"windows of {config.data.window} frames, {config.train.epochs} epoch(s)"
+        f"{' at most (early stopping)' if config.train.early_stopping else ''}, "
+        f"{config.protocol.protocol} ({len(folds)} folds) x {config.protocol.seeds} seed(s) on "
+        f"{info.name}: {len(info.clips)} clips, {len(info.subjects)} subjects")
+    trainer = make_trainer(config, len(info.classes), run_dir)
+    rows, histories, selections = [], [], []
+    for seed in range(config.protocol.seeds):
+        for fold in folds:
+            started = time.time()
+            log(f"fold {fold['fold']} ({fold['fold'] + 1} of {len(folds)}), seed {seed}: train on "
+                f"{len(info.clips_of(fold['train_subjects']))} clips of "
+                f"{len(fold['train_subjects'])} subjects, test on "
+                f"{len(info.clips_of(fold['test_subjects']))} clips of "
+                f"{', '.join(fold['test_subjects'])}")
+            history = trainer.fit(info, fold["train_subjects"],
+                                  seed=SEED_STRIDE * seed + fold["fold"], log=log)
+            predicted = trainer.predict(info, fold["test_subjects"])
+            for row in predicted:
+                row.update(fold=fold["fold"], seed=seed)
+            rows += predicted
+            histories.append({"label": f"fold {fold['fold']} seed {seed}", "history": history})
+            if trainer.selection:
+                selections.append({"fold": fold["fold"], "seed": seed, **trainer.selection})
+            correct = sum(r["y_pred"] == r["y_true"] for r in predicted)
+            log(f"  fold {fold['fold']}: {correct}/{len(predicted)} test clips correct "
+                f"({time.time() - started:.0f} s)")
+    folder.write_predictions(rows, info.classes)
+    folder.write_json(HISTORIES, histories)
+    if selections:
+        folder.write_json(GRADCAM, selections)
+    metrics = results.write_report(folder, rows, info.classes, experiment=config.name,
+                                   protocol=config.protocol.protocol, histories=histories)
+    log(results.summary(metrics))
+    if trainer.frame_level:
+        frame_metrics = results.frame_metrics(rows, info.classes,
+                                              eval_stride=config.data.eval_stride)
+        folder.write_json(FRAME_METRICS, frame_metrics)
+        log(results.frame_summary(frame_metrics))
+    if config.model.backbone == "vggface2_resnet50" and config.model.weights is None:
+        log("  The backbone was trained from scratch: on a few hundred clips expect figures "
+            "near chance.\n  For the VGGFace2 pre-training of the paper pass keras-vggface's "
+            "weight file:\n  --set model.weights=/path/to/rcmalli_vggface_tf_notop_resnet50.h5")
+    if export_final:
+        log(f"final model: the same recipe on all {len(info.subjects)} subjects")
+        trainer.reset(0)  # the state `fit` starts from, kept for before/after Grad-CAM
+        save_weights(trainer.model, folder.file(INITIAL_WEIGHTS))
+        history = trainer.fit(info, info.subjects, seed=0, log=log, final=True)
+        path = export.export_saved_model(trainer.model, config, info.classes, export_root, extra={
+            "run": str(run_dir.resolve()), "dataset": info.name, "tim": info.raw.get("tim"),
+            "cross_validated": metrics["pooled"], "final_history": history,
+            "gradcam_selection": trainer.selection})
+        folder.write_json(EXPORT, {"saved_model": str(path.resolve())})
+        log(f"exported SavedModel {path} (serving_default: frames -> probabilities)")
+    return run_dir, metrics

@@ -1,0 +1,201 @@
+"""The trainer interface `cross_validate` works through, and the default one-model trainer.
+
+A trainer owns the networks of one experiment for a whole run. Tracing a training step
+costs seconds (half a minute for a ResNet-50 clip model on a 2-core CPU), so the networks are
+built and compiled once; `reset(seed)` then gives them the initial weights a fresh build
+with that seed draws and the optimizers their initial state, so every fold trains as a new
+model would. Adding a trainer: subclass `Trainer`, implement `build` and `fit`, list the
+compiled models in `compiled_models`; `predict`, `reset` and saving come with the base.
+"""
+
+from __future__ import annotations
+
+import abc
+
+import keras
+import tensorflow as tf
+
+from gradcam import conv_layer_names, scoring
+from tfmer import data
+from tfmer.config import GRADCAM, ExperimentConfig
+from tfmer.models.clip import BACKBONE_LAYER, clip_probabilities, freeze_before
+from tfmer.run_folder import FINAL_WEIGHTS, RunFolder
+from tfmer.training.fit import (
+    CompiledModel,
+    inner_split,
+    save_weights,
+    validation_batches,
+    with_epochs,
+)
+
+SEED_STRIDE = 1000
+"""The fit of fold f under training seed s has seed `SEED_STRIDE * s + f` (`cross_validate`);
+the final model's fit has seed 0. Staged trainers run their fold-independent stage once per
+training seed, `seed // SEED_STRIDE`."""
+
+
+class Trainer(abc.ABC):
+    """What cross-validation needs of a trainer, and what every trainer shares.
+
+    Subclasses implement `build` (the networks, drawn from Keras' global seed) and `fit`,
+    and set `compiled_models` after calling this constructor.
+
+    Attributes:
+        config: the resolved experiment.
+        num_classes: classes of the softmax.
+        run_folder: the run's `RunFolder` (trainers save weights there), or None.
+        networks: what `build` returned, built once; `reset` re-initialises them.
+        model: the last of `networks`, scored and exported: frames `[B, T, H, W, 3]` in
+            0..255 -> probabilities `[B, K]`.
+        compiled_models: the `CompiledModel`s whose optimizers `reset` restarts.
+        selection: the last fit's Grad-CAM layer selection, or None.
+        held_out: the training subjects the last fit chose its best epoch on (empty
+            without early stopping); never test subjects.
+        frame_level: windows of one frame (`data.window` 1): `predict` also returns each
+            frame's probabilities, from the same pass.
+    """
+
+    def __init__(self, config: ExperimentConfig, num_classes: int, run_dir=None):
+        self.config, self.num_classes = config, num_classes
+        self.run_folder = None if run_dir is None else RunFolder(run_dir)
+        self.selection, self.held_out = None, []
+        self.frame_level = config.data.window == 1
+        self.networks = self.build()
+        self.model = self.networks[-1]
+        self.compiled_models: list[CompiledModel] = []
+        self._score = tf.function(
+            lambda frames: clip_probabilities(self.model, frames, config.data.window,
+                                              config.data.eval_stride,
+                                              return_windows=self.frame_level),
+            reduce_retracing=True)
+
+    @abc.abstractmethod
+    def build(self) -> tuple[keras.Model, ...]:
+        """Freshly initialised networks; the last one is the model scored and exported."""
+
+    @abc.abstractmethod
+    def fit(self, info: data.DatasetInfo, subjects, seed: int, log=print,
+            final: bool = False) -> dict:
+        """Resets (`reset(seed)`), then trains on the clips of `subjects` only.
+
+        Args:
+            info: the converted dataset.
+            subjects: the training subjects of the fold (all subjects for the final model).
+            seed: the fit's seed (`SEED_STRIDE * training seed + fold`).
+            log: progress lines go here.
+            final: the run's all-subject model: its weights are saved in the run folder
+                (`save_final`).
+
+        Returns:
+            The per-epoch history: `loss`, `accuracy` (and `val_loss`, `val_accuracy` with
+            early stopping), as `CompiledModel.fit` gives it.
+        """
+
+    def reset(self, seed: int) -> None:
+        """Fresh initial weights (as `build` draws them after
+        `keras.utils.set_random_seed(seed)`) and the optimizers' initial states."""
+        keras.utils.set_random_seed(seed)
+        for network, fresh in zip(self.networks, self.build()):
+            network.set_weights(fresh.get_weights())
+        for compiled in self.compiled_models:
+            compiled.reset_optimizer()
+
+    def predict(self, info: data.DatasetInfo, subjects) -> list[dict]:
+        """Clip-level probabilities for the clips of `subjects` (`data.predict_clips`: the
+        mean softmax over sliding windows, or whole clips).
+
+        Returns:
+            `[{"clip_id", "subject", "y_true", "y_pred", "probabilities"}]` in shard order;
+            for frame models (`frame_level`) also `window_probabilities` `[W][K]`, one row
+            per scored frame.
+        """
+        return data.predict_clips(self._score, info, subjects,
+                                  image_size=self.config.data.image_size,
+                                  batch_size=self.config.train.eval_batch_size,
+                                  with_windows=self.frame_level)
+
+    def save_final(self, name: str = FINAL_WEIGHTS, model: keras.Model | None = None) -> None:
+        """Saves the weights of `model` (default the exported model) in the run folder."""
+        save_weights(self.model if model is None else model, self.run_folder.file(name))
+
+
+class ModelTrainer(Trainer):
+    """The default trainer: one model, one optimizer (`train`), the best epoch kept on
+    held-out training subjects; with `model.unfreeze_from: gradcam` a Grad-CAM layer
+    selection on the fold's training subjects first (Bai & Goecke 2020, Section 4.3)."""
+
+    def __init__(self, config: ExperimentConfig, num_classes: int, run_dir=None, *, build):
+        """Args: config, num_classes, run_dir: as `Trainer`; build: `build(config,
+        num_classes) -> keras.Model`, the experiment's model."""
+        self._build_model = build
+        super().__init__(config, num_classes, run_dir)
+        self.compiled = CompiledModel(self.model, config.train)
+        self.compiled_models = [self.compiled]
+
+    def build(self) -> tuple[keras.Model]:
+        return (self._build_model(self.config, self.num_classes),)
+
+    def fit(self, info: data.DatasetInfo, subjects, seed: int, log=print,
+            final: bool = False) -> dict:
+        config = self.config
+        self.reset(seed)
+        if config.model.unfreeze_from == GRADCAM:
+            self.selection = self.select_layer(info, subjects, seed, log)
+        fit_subjects, self.held_out = inner_split(subjects, config.train, seed, log)
+        validation = None
+        if self.held_out:
+            validation = validation_batches(
+                info, self.held_out, image_size=config.data.image_size,
+                batch_size=config.train.batch_size, window=config.data.window)
+        # An epoch: every clip once, or with class balancing frames_per_class samples for
+        # each class (Bai & Goecke 2020, Table 1 AugI); or steps_per_epoch batches.
+        samples = (config.data.frames_per_class * self.num_classes
+                   if config.data.balance_classes else len(info.clips_of(fit_subjects)))
+        training = data.train_dataset(
+            info, fit_subjects, window=config.data.window, image_size=config.data.image_size,
+            batch_size=config.train.batch_size, flip=config.data.flip,
+            rotation=config.data.rotation, balance_classes=config.data.balance_classes,
+            samples_per_epoch=samples, repeat=bool(config.train.steps_per_epoch), seed=seed)
+        history = self.compiled.fit(with_epochs(training, samples, config.train), validation,
+                                    log)
+        if final:
+            self.save_final()
+        return history
+
+    def select_layer(self, info: data.DatasetInfo, subjects, seed: int, log=print) -> dict:
+        """Grad-CAM layer selection (Bai & Goecke 2020, Section 4.3) on training subjects.
+
+        Scores the candidate backbone layers by the share of Grad-CAM heat on facial
+        features over a sample of the subjects' frames, then trains the backbone from the
+        best layer on (earlier layers frozen), recompiling when that changes what trains.
+
+        Returns:
+            `{"selected", "layers": [{"name", "score", "area"}], "frames": [clip ids]}`.
+        """
+        config = self.config
+        frames, landmarks, clip_ids = scoring.sample_frames(
+            info, subjects, image_size=config.data.image_size,
+            count=config.model.gradcam_frames, seed=seed,
+            canonical_landmarks=config.model.gradcam_canonical_landmarks)
+        if config.model.weights is None:
+            log("  warning: Grad-CAM layer selection on a randomly initialised backbone ranks "
+                "layers by chance feature patterns; the paper selects on VGGFace2 weights "
+                "(--set model.weights=PATH)")
+        layers = list(config.model.gradcam_layers) or conv_layer_names(self.model)
+        scores = scoring.score_layers(self.model, frames, landmarks, layers)
+        chosen = scoring.select_layer(scores)
+        self.train_from(chosen)
+        best = next(s for s in scores if s["name"] == chosen)
+        log(f"  Grad-CAM layer selection on {len(frames)} training frames: {chosen} "
+            f"({best['score']:.2f} of the heat on facial features, uniform {best['area']:.2f})")
+        return {"selected": chosen, "layers": scores, "frames": clip_ids}
+
+    def train_from(self, layer_name: str) -> None:
+        """Trains the backbone from `layer_name` on, freezing the layers before it."""
+        backbone = self.model.get_layer(BACKBONE_LAYER).layer
+        before = [layer.trainable for layer in backbone.layers]
+        for layer in backbone.layers:
+            layer.trainable = True
+        freeze_before(backbone, layer_name)
+        if [layer.trainable for layer in backbone.layers] != before:
+            self.compiled.compile()
