@@ -91,23 +91,6 @@ def open_frames(path: pathlib.Path, first: int | None = None, last: int | None =
                     f"({', '.join(sorted(VIDEO_SUFFIXES))}) nor an image")
 
 
-def read_frames(path: pathlib.Path, first: int | None = None, last: int | None = None):
-    """Reads the frames numbered `first..last` (inclusive) of a clip at once.
-
-    Returns:
-        `(frames, fps)`: RGB uint8 `[T, H, W, 3]` and the video's frame rate (0.0 for folders).
-
-    Raises:
-        ClipError: as `open_frames`, or frames of different sizes.
-    """
-    frames, fps = open_frames(path, first, last)
-    frames = list(frames)
-    shapes = {f.shape for f in frames}
-    if len(shapes) > 1:
-        raise ClipError(f"frames of {path} differ in size: {sorted(shapes)}")
-    return np.stack(frames), fps
-
-
 def _video_frames(capture, path: pathlib.Path, first, last):
     index, read = 0, 0
     try:

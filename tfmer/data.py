@@ -106,7 +106,7 @@ def read_clips(info: DatasetInfo, subjects=None, *, clips=None, shuffle_files=Fa
 
     Args:
         clips: clip ids to keep as well (None: every clip of `subjects`); splits by clip
-            (the still images of an expression set, `tfmer.transfer`) use it.
+            (the still images of an expression set, `tfmer.training.StagedTrainer`) use it.
 
     Returns:
         A `tf.data.Dataset` of `tfmer.features.parse` dicts.
