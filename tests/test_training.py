@@ -105,6 +105,10 @@ def test_trainer_reset_equals_a_fresh_model(tiny_dataset):
     fresh = experiments.build(config, 4)
     for a, b in zip(trainer.model.get_weights(), fresh.get_weights()):
         np.testing.assert_array_equal(a, b)
+    # The same dropout masks too: a training-mode pass gives the same outputs.
+    frames = np.random.default_rng(1).uniform(0, 255, (2, 4, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_array_equal(trainer.model(frames, training=True),
+                                  fresh(frames, training=True))
     assert int(trainer.model.optimizer.iterations.numpy()) == 0
     assert all(not np.any(v.numpy()) for v in trainer.model.optimizer.variables
                if "momentum" in v.path or "velocity" in v.path)

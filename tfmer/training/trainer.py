@@ -34,6 +34,13 @@ the final model's fit has seed 0. Staged trainers run their fold-independent sta
 training seed, `seed // SEED_STRIDE`."""
 
 
+def seed_states(model: keras.Model) -> list:
+    """The states of a model's random seed generators (the dropout layers' masks), in
+    layer order. They are variables but not weights: `set_weights` leaves them, and a
+    model built before `keras.utils.set_random_seed` draws them from an unseeded state."""
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
+
+
 class Trainer(abc.ABC):
     """What cross-validation needs of a trainer, and what every trainer shares.
 
@@ -92,11 +99,15 @@ class Trainer(abc.ABC):
         """
 
     def reset(self, seed: int) -> None:
-        """Fresh initial weights (as `build` draws them after
-        `keras.utils.set_random_seed(seed)`) and the optimizers' initial states."""
+        """Fresh initial weights and random-number states (dropout masks), as `build`
+        draws them after `keras.utils.set_random_seed(seed)`, and the optimizers' initial
+        states: the networks then train as new ones built with that seed would, whatever
+        they did before."""
         keras.utils.set_random_seed(seed)
         for network, fresh in zip(self.networks, self.build()):
             network.set_weights(fresh.get_weights())
+            for state, fresh_state in zip(seed_states(network), seed_states(fresh)):
+                state.assign(fresh_state)
         for compiled in self.compiled_models:
             compiled.reset_optimizer()
 
