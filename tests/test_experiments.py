@@ -50,7 +50,8 @@ def test_every_experiment_builds_and_trains_one_step(name):
     window = config.data.window or 4
     frames = np.random.default_rng(0).uniform(0, 255, size=(2, window, config.data.image_size,
                                                             config.data.image_size, 3))
-    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    # One step: eagerly, as tracing a ResNet-50 training step takes longer than running it.
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", run_eagerly=True)
     before = [w.copy() for w in model.get_weights()]
     loss = model.train_on_batch(frames.astype("float32"), np.array([0, 3]))
     assert np.isfinite(loss)

@@ -33,10 +33,12 @@ def import_tensorflow() -> None:
 
     TensorFlow's native libraries log at load time (absl's "All log messages before
     absl::InitializeLog()", oneDNN, "Could not find cuda drivers"), before any setting
-    such as `TF_CPP_MIN_LOG_LEVEL` is read, so the file descriptor of stderr points at
-    /dev/null while it loads; later C++ lines below errors are filtered by the
-    `TF_CPP_MIN_LOG_LEVEL` of 2 that `import tfmer` sets (a user's own setting wins). An
-    import that fails still raises its exception, shown as usual.
+    such as `TF_CPP_MIN_LOG_LEVEL` is read, and the CUDA platform logs an error when it
+    first looks for GPUs ("failed call to cuInit" on a machine without one). So the file
+    descriptor of stderr points at /dev/null while TensorFlow loads and lists its devices;
+    later C++ lines below errors are filtered by the `TF_CPP_MIN_LOG_LEVEL` of 2 that
+    `import tfmer` sets (a user's own setting wins). An import that fails still raises its
+    exception, shown as usual.
     """
     if "tensorflow" in sys.modules or os.environ.get(SHOW_TENSORFLOW_LOGS, "0") not in ("", "0"):
         import tensorflow  # noqa: F401
@@ -46,7 +48,9 @@ def import_tensorflow() -> None:
     try:
         with open(os.devnull, "w") as null:
             os.dup2(null.fileno(), 2)
-            import tensorflow  # noqa: F401
+            import tensorflow
+
+            tensorflow.config.list_physical_devices()
     finally:
         os.dup2(saved, 2)
         os.close(saved)
