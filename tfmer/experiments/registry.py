@@ -10,7 +10,6 @@ neither the families nor anything that imports it.
 from __future__ import annotations
 
 import dataclasses
-import pathlib
 from collections.abc import Callable
 
 import keras
@@ -93,7 +92,7 @@ def trainer(config: ExperimentConfig, num_classes: int, run_dir=None) -> Trainer
     entry = _entry(config.name)
     if entry.trainer is None:
         return ModelTrainer(config, num_classes, run_dir, build=entry.build)
-    return entry.trainer(config, num_classes, None if run_dir is None else pathlib.Path(run_dir))
+    return entry.trainer(config, num_classes, run_dir)
 
 
 def build_model(name: str, quick: bool = False, num_classes: int | None = None) -> keras.Model:

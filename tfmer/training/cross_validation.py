@@ -1,4 +1,4 @@
-"""Cross-validated training of a registered experiment, then one final model for export.
+"""Cross-validated training of an experiment, then one final model for export.
 
 Honest by construction: folds are by subject; epochs and weights are chosen either by a
 fixed budget or by early stopping on an inner split of the *training* subjects; test
@@ -24,7 +24,6 @@ from tfmer.run_folder import (
     INITIAL_WEIGHTS,
     RunFolder,
 )
-from tfmer.training.fit import save_weights
 from tfmer.training.trainer import SEED_STRIDE, Trainer
 
 TrainerFactory = Callable[[ExperimentConfig, int, pathlib.Path], Trainer]
@@ -162,7 +161,7 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
     if export_final:
         log(f"final model: the same recipe on all {len(info.subjects)} subjects")
         trainer.reset(0)  # the state `fit` starts from, kept for before/after Grad-CAM
-        save_weights(trainer.model, folder.file(INITIAL_WEIGHTS))
+        trainer.save(INITIAL_WEIGHTS)
         history = trainer.fit(info, info.subjects, seed=0, log=log, final=True)
         path = export.export_saved_model(trainer.model, config, info.classes, export_root, extra={
             "run": str(run_dir.resolve()), "dataset": info.name, "tim": info.raw.get("tim"),

@@ -194,7 +194,7 @@ class StagedTrainer(Trainer):
             histories["frames"] = self._fit_frames(
                 info, fit_subjects if train.early_stopping else subjects, seed, log)
             if final:
-                self.save_final(FRAMES_WEIGHTS, self.cnn)
+                self.save(FRAMES_WEIGHTS, self.cnn)
         if "joint" in self.stages:
             train = config.train
             histories["joint"] = self._fit_joint(
@@ -202,7 +202,7 @@ class StagedTrainer(Trainer):
         if config.transfer.svm_layer:
             self._fit_svm(info, subjects, log)
         if final:
-            self.save_final(FINAL_WEIGHTS)
+            self.save(FINAL_WEIGHTS)
         last = "joint" if "joint" in self.stages else "frames"
         history = dict(histories.pop(last))
         for stage, stage_history in histories.items():

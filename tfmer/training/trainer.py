@@ -91,7 +91,7 @@ class Trainer(abc.ABC):
             seed: the fit's seed (`SEED_STRIDE * training seed + fold`).
             log: progress lines go here.
             final: the run's all-subject model: its weights are saved in the run folder
-                (`save_final`).
+                (`save`).
 
         Returns:
             The per-epoch history: `loss`, `accuracy` (and `val_loss`, `val_accuracy` with
@@ -125,8 +125,9 @@ class Trainer(abc.ABC):
                                   batch_size=self.config.train.eval_batch_size,
                                   with_windows=self.frame_level)
 
-    def save_final(self, name: str = FINAL_WEIGHTS, model: keras.Model | None = None) -> None:
-        """Saves the weights of `model` (default the exported model) in the run folder."""
+    def save(self, name: str = FINAL_WEIGHTS, model: keras.Model | None = None) -> None:
+        """Saves the weights of `model` (default the exported model) in the run folder as
+        `name` (`tfmer.run_folder`: `final.weights.h5`, `initial.weights.h5`, ...)."""
         save_weights(self.model if model is None else model, self.run_folder.file(name))
 
 
@@ -170,7 +171,7 @@ class ModelTrainer(Trainer):
         history = self.compiled.fit(with_epochs(training, samples, config.train), validation,
                                     log)
         if final:
-            self.save_final()
+            self.save()
         return history
 
     def select_layer(self, info: data.DatasetInfo, subjects, seed: int, log=print) -> dict:
