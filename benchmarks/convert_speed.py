@@ -3,8 +3,9 @@
 Clips of 640x480 JPEG frames showing a real face (matplotlib's Grace Hopper portrait,
 moving a little from frame to frame) go through the whole converter: read, detect the face
 and landmarks once per clip, crop, resize to 128 px, TIM to 32 frames, PNG-encode, write
-shards. Targets (issue 3): at least 150 input frames/s on the 2-core machine, faster with
-more workers; a worker holds one clip at a time, under 2 GiB for a 200-frame clip.
+shards; with and without the onset -> apex TV-L1 flow (`--flow tvl1`, the default, and
+`--flow none`). Targets (issue 3): at least 150 input frames/s on the 2-core machine, faster
+with more workers; a worker holds one clip at a time, under 2 GiB for a 200-frame clip.
 
     python benchmarks/convert_speed.py [--clips 12] [--frames 100]
 """
@@ -49,12 +50,13 @@ def write_clips(root: pathlib.Path, clips: int, frames: int) -> pathlib.Path:
     return root / "manifest.csv"
 
 
-def convert_rate(csv_path: pathlib.Path, out: pathlib.Path, workers: int, frames: int) -> float:
+def convert_rate(csv_path: pathlib.Path, out: pathlib.Path, workers: int, frames: int,
+                 flow: str = "tvl1") -> float:
     """Input frames per second of a whole conversion (pool start-up included)."""
     from data_prep import manifest
 
     options = clip.ConvertOptions(num_frames=32, size=128, crop="detect", workers=workers,
-                                     progress=False)
+                                  flow=flow, progress=False)
     started = time.perf_counter()
     info = manifest.convert_manifest(csv_path, out, options=options)
     elapsed = time.perf_counter() - started
@@ -85,11 +87,16 @@ def main() -> None:
               f"{os.cpu_count()} CPU(s)")
         rates = {}
         for workers in sorted({1, os.cpu_count() or 1}):
-            rates[workers] = convert_rate(csv_path, tmp / f"out{workers}", workers, args.frames)
-            print(f"  {workers} worker(s): {rates[workers]:.0f} input frames/s "
-                  f"(target >= 150 on 2 cores: ratio {rates[workers] / 150:.2f})")
-        if len(rates) > 1:
-            print(f"  scaling {max(rates)} workers / 1: {rates[max(rates)] / rates[1]:.2f}x")
+            for flow in ("none", "tvl1"):
+                rates[workers, flow] = convert_rate(csv_path, tmp / f"out{workers}{flow}",
+                                                    workers, args.frames, flow)
+                print(f"  {workers} worker(s), --flow {flow:<4}: {rates[workers, flow]:.0f} "
+                      f"input frames/s (target >= 150 on 2 cores: ratio "
+                      f"{rates[workers, flow] / 150:.2f})")
+        most = max(workers for workers, _ in rates)
+        if most > 1:
+            print(f"  scaling {most} workers / 1 (--flow tvl1): "
+                  f"{rates[most, 'tvl1'] / rates[1, 'tvl1']:.2f}x")
         long_clip = write_clips(tmp / "long", 1, 200).parent / "clip00"
         with multiprocessing.get_context("spawn").Pool(1) as pool:
             peak = pool.map(_peak_worker, [(long_clip,)])[0]

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from data_prep import classes as schemes
-from data_prep import clip, convert, databases, manifest, synthetic
+from data_prep import clip, convert, databases, flow, manifest, synthetic
 from tfmer import cli
 
 DATABASES = {
@@ -47,6 +47,14 @@ def _parser() -> argparse.ArgumentParser:
                        help="margin around the landmarks' box, a fraction of its side "
                             "(default %(default)s)")
         p.add_argument("--encoding", choices=clip.ENCODINGS, default="png")
+        p.add_argument("--flow", choices=flow.METHODS + ("none",),
+                       default=clip.ConvertOptions.flow,
+                       help="onset -> apex optical flow and strain stored with each clip "
+                            "(default %(default)s; none: no motion)")
+        p.add_argument("--apex", choices=flow.APEX_RULES, default=clip.ConvertOptions.apex,
+                       help="for clips whose release codes no apex (SMIC): the middle frame, "
+                            "or detect the frame that differs most from the onset "
+                            "(default %(default)s)")
         p.add_argument("--clips-per-shard", type=int, default=None,
                        help="clips per TFRecord shard (default 32; 1024 for still images)")
         p.add_argument("--workers", type=int, default=None,
@@ -117,7 +125,8 @@ def _run(args) -> int:
     per_shard = args.clips_per_shard or (1024 if args.dataset == "expression" else 32)
     options = clip.ConvertOptions(
         num_frames=args.tim, size=args.size, encoding=args.encoding, crop=args.crop,
-        align=args.align, margin=args.margin, clips_per_shard=per_shard, workers=args.workers)
+        align=args.align, margin=args.margin, flow=args.flow, apex=args.apex,
+        clips_per_shard=per_shard, workers=args.workers)
     info = _convert(args, options)
     print(convert.summary(info, args.out))
     if args.strict and info["errors"]:

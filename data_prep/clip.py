@@ -1,10 +1,11 @@
 """One clip from its source to encoded frames: the work of a converter worker process.
 
 `convert_clip` reads the frames onset..offset (inclusive) one at a time, crops the face
-found on the first frame (`--crop detect`) or resizes the frames as they are, interpolates
-to a fixed length with TIM and encodes the frames. This module imports no TensorFlow, so
-worker processes start in a second and hold little memory; `data_prep.convert` writes
-the shards.
+found on the first frame (`--crop detect`) or resizes the frames as they are, computes the
+onset -> apex optical flow and strain on those frames (`--flow`, `data_prep.flow`),
+interpolates to a fixed length with TIM and encodes the frames. This module imports no
+TensorFlow, so worker processes start in a second and hold little memory;
+`data_prep.convert` writes the shards.
 """
 
 from __future__ import annotations
@@ -15,9 +16,9 @@ import pathlib
 import cv2
 import numpy as np
 
-from data_prep import face, tim
+from data_prep import face, flow, tim
 from data_prep.frames import VIDEO_SUFFIXES, ClipError, open_frames
-from tfmer.records import NUM_LANDMARKS, UNKNOWN, ClipRecord
+from tfmer.records import NUM_LANDMARKS, UNKNOWN, ClipRecord, Motion
 
 ENCODINGS = ("png", "jpeg")
 CROPS = ("detect", "none")
@@ -87,6 +88,10 @@ class ConvertOptions:
             None (the reader's default for its release).
         align: with `detect`, rotate so the eyes are level.
         margin: with `detect`, the margin around the landmarks (`data_prep.face.MARGIN`).
+        flow: the onset -> apex optical flow stored with each clip, one of
+            `data_prep.flow.METHODS` (`tvl1`, the flow the motion methods use), or `none`.
+        apex: for clips whose release codes no apex, how to find it:
+            `data_prep.flow.APEX_RULES` (`middle` or `detect`).
         clips_per_shard: clips per TFRecord shard.
         workers: parallel processes (default: the number of CPUs, at most the clip count).
         progress: show a progress bar.
@@ -99,6 +104,8 @@ class ConvertOptions:
     crop: str | None = "none"
     align: bool = False
     margin: float = face.MARGIN
+    flow: str = "tvl1"
+    apex: str = "middle"
     clips_per_shard: int = 32
     workers: int | None = None
     progress: bool = True
@@ -119,6 +126,11 @@ class ConvertOptions:
                              f"got {self.margin}")
         if self.clips_per_shard < 1:
             raise ValueError(f"clips per shard must be >= 1, got {self.clips_per_shard}")
+        if self.flow not in flow.METHODS + ("none",):
+            raise ValueError(f"--flow {self.flow!r} is not one of "
+                             f"{', '.join(flow.METHODS + ('none',))}")
+        if self.apex not in flow.APEX_RULES:
+            raise ValueError(f"--apex {self.apex!r} is not one of {', '.join(flow.APEX_RULES)}")
 
     def settings(self) -> dict:
         """The settings that change the output bytes (not workers or progress)."""
@@ -131,7 +143,7 @@ def convert_clip(source: ClipSource, dataset: str, classes, options: ConvertOpti
     """Converts one clip, holding one source frame at a time.
 
     Returns:
-        A `tfmer.features.ClipRecord`.
+        A `tfmer.records.ClipRecord`.
 
     Raises:
         ClipError: the clip cannot be converted; the message names it and says why.
@@ -140,21 +152,25 @@ def convert_clip(source: ClipSource, dataset: str, classes, options: ConvertOpti
         raise ClipError(f"label {source.label!r} is not in the class scheme "
                         f"({', '.join(classes)})")
     frames, video_fps = _open(source)
-    first = next(frames, None)
+    number, first = next(frames, (None, None))
     if first is None:
         raise ClipError(f"{source.path} has no frames")
     prepare, landmarks = _framing(first, source, options)
-    stored = [prepare(first)]
-    for frame in frames:
+    stored, numbers = [prepare(first)], [number]
+    for number, frame in frames:
         if frame.shape != first.shape:
             raise ClipError(f"frames of {source.path} differ in size: {first.shape[:2]} "
                             f"and {frame.shape[:2]} (frame {len(stored)})")
         stored.append(prepare(frame))
+        numbers.append(number)
     still = source.pixels is not None or source.path.is_file() and not _is_video(source.path)
     if len(stored) < 2 and not still:
         frames_range = f"{source.onset}..{source.offset}" if source.onset != UNKNOWN else "all"
         raise ClipError(f"{source.path} has {len(stored)} frame(s) in {frames_range}; "
                         f"at least 2 are needed")
+    motion = None
+    if options.flow != "none" and not still:
+        motion = _motion(stored, numbers, source, options)
     if options.num_frames and len(stored) > 1:
         stored = np.clip(np.rint(tim.interpolate(np.stack(stored), options.num_frames)), 0, 255)
         stored = stored.astype(np.uint8)
@@ -166,17 +182,28 @@ def convert_clip(source: ClipSource, dataset: str, classes, options: ConvertOpti
         frames=tuple(_encode(f, options) for f in stored),
         height=options.size, width=options.size, channels=3,
         onset=source.onset, apex=source.apex, offset=source.offset,
-        fps=source.fps or video_fps, landmarks=landmarks)
+        fps=source.fps or video_fps, landmarks=landmarks, motion=motion)
+
+
+def _motion(stored, numbers, source: ClipSource, options: ConvertOptions) -> Motion:
+    """The onset -> apex flow and strain of the clip's prepared frames (before TIM)."""
+    try:
+        index, apex_source = flow.apex_index(stored, numbers, source.apex, options.apex)
+    except ClipError as error:
+        raise ClipError(f"{source.path}: {error}") from None
+    return Motion(uvs=flow.motion(stored[0], stored[index], options.flow),
+                  method=options.flow, source_from=numbers[0], source_to=numbers[index],
+                  apex_source=apex_source)
 
 
 def _open(source: ClipSource):
-    """`(iterator of RGB uint8 frames, fps)` of a clip source."""
+    """`(iterator of (frame number, RGB uint8 frame), fps)` of a clip source."""
     if source.pixels is None:
         first = None if source.onset == UNKNOWN else source.onset
         last = None if source.offset == UNKNOWN else source.offset
         return open_frames(source.path, first, last)
     pixels = source.pixels if source.pixels.ndim == 4 else source.pixels[..., None]
-    return (np.repeat(p, 3 // p.shape[-1], axis=-1) for p in pixels), 0.0
+    return enumerate(np.repeat(p, 3 // p.shape[-1], axis=-1) for p in pixels), 0.0
 
 
 def _is_video(path: pathlib.Path) -> bool:

@@ -137,11 +137,17 @@ def _write_shard(out_dir: pathlib.Path, shard: dict, results, bar) -> dict:
 
 
 def _clip_info(record) -> dict:
-    """A clip's entry in `dataset.json["clips"]`."""
-    return {"id": record.clip_id, "subject": record.subject, "label": record.label_name,
+    """A clip's entry in `dataset.json["clips"]`; with motion, `flow`: the method, the
+    source frames it goes `from` and `to` (the apex used) and how the apex was found."""
+    info = {"id": record.clip_id, "subject": record.subject, "label": record.label_name,
             "source_emotion": record.source_emotion, "num_frames": len(record.frames),
             "onset": record.onset, "apex": record.apex, "offset": record.offset,
             "fps": record.fps, "landmarks": record.landmarks is not None}
+    motion = record.motion
+    if motion is not None:
+        info["flow"] = {"method": motion.method, "from": motion.source_from,
+                        "to": motion.source_to, "apex_source": motion.apex_source}
+    return info
 
 
 def _remove_stale(out_dir: pathlib.Path, name: str, keep: set) -> None:
@@ -200,6 +206,13 @@ def summary(info: dict, out_dir) -> str:
              f"{info['height']}x{info['width']} {info['encoding']})",
              f"  subjects: {len(info['subjects'])}",
              "  classes: " + ", ".join(f"{c} {n}" for c, n in info["class_counts"].items())]
+    flows = [c["flow"] for c in info["clips"] if "flow" in c]
+    if flows:
+        sources = {}
+        for entry in flows:
+            sources[entry["apex_source"]] = sources.get(entry["apex_source"], 0) + 1
+        lines.append(f"  motion: {flows[0]['method']} flow onset -> apex of {len(flows)} clip(s) "
+                     "(apex " + ", ".join(f"{k} {n}" for k, n in sorted(sources.items())) + ")")
     if info["dropped"]:
         lines.append(f"  dropped by the class scheme: {len(info['dropped'])} clip(s): "
                      + ", ".join(f"{e} {n}" for e, n in info["dropped_emotions"].items()))

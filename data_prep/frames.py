@@ -62,8 +62,9 @@ def open_frames(path: pathlib.Path, first: int | None = None, last: int | None =
             None reads from the first or up to the last frame. Ignored for a single image.
 
     Returns:
-        `(frames, fps)`: an iterator of RGB uint8 `[H, W, 3]` frames in temporal order and
-        the video's frame rate (0.0 for folders and images).
+        `(frames, fps)`: an iterator of `(frame number, RGB uint8 [H, W, 3] frame)` in
+        temporal order (the number as in `frame_files`, the 0-based index in a video, 0 for
+        a single image) and the video's frame rate (0.0 for folders and images).
 
     Raises:
         ClipError: missing path, `first`/`last` not in the clip, a video that cannot be opened.
@@ -75,11 +76,11 @@ def open_frames(path: pathlib.Path, first: int | None = None, last: int | None =
             if value is not None and value not in numbers:
                 raise ClipError(f"{name} frame {value} is not in {path} "
                                 f"(frames {numbers[0]}..{numbers[-1]})")
-        chosen = [p for n, p in listing
+        chosen = [(n, p) for n, p in listing
                   if (first is None or n >= first) and (last is None or n <= last)]
-        return (read_image(p) for p in chosen), 0.0
+        return ((n, read_image(p)) for n, p in chosen), 0.0
     if path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES:
-        return iter([read_image(path)]), 0.0
+        return iter([(0, read_image(path))]), 0.0
     if path.is_file() and path.suffix.lower() in VIDEO_SUFFIXES:
         capture = cv2.VideoCapture(str(path))
         if not capture.isOpened():
@@ -100,7 +101,7 @@ def _video_frames(capture, path: pathlib.Path, first, last):
                 break
             if first is None or index >= first:
                 read += 1
-                yield cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+                yield index, cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
             index += 1
     finally:
         capture.release()

@@ -141,7 +141,9 @@ def test_video_clip_reads_frames_by_index(tmp_path):
         writer.write(np.full((24, 32, 3), 20 * i, np.uint8))
     writer.release()
     read, fps = frames.open_frames(video, 2, 5)
-    clip = np.stack(list(read))
+    numbers, images = zip(*read)
+    clip = np.stack(images)
+    assert numbers == (2, 3, 4, 5)
     assert clip.shape == (4, 24, 32, 3) and fps == pytest.approx(25.0)
     np.testing.assert_allclose(clip.mean(axis=(1, 2, 3)), [40, 60, 80, 100], atol=3)
     with pytest.raises(frames.ClipError, match="past the end"):

@@ -46,10 +46,14 @@ def test_bad_landmark_count_names_the_clip():
 
 
 def test_spec_has_every_key_the_writer_writes():
-    serialized = records.encode(_record())
-    example = tf.train.SequenceExample.FromString(serialized)
-    assert set(example.context.feature) == set(features.CONTEXT_SPEC)
-    assert set(example.feature_lists.feature_list) == set(features.SEQUENCE_SPEC)
+    motion = records.Motion(uvs=np.zeros((4, 5, 3), np.float32), method="dis", source_from=1,
+                            source_to=3, apex_source="detect")
+    for record, keys in ((_record(), records.CONTEXT),
+                         (_record(motion=motion), records.CONTEXT + records.MOTION)):
+        example = tf.train.SequenceExample.FromString(records.encode(record))
+        assert set(example.context.feature) == {key.key for key in keys}
+        assert set(example.feature_lists.feature_list) == set(features.SEQUENCE_SPEC)
+    assert set(features.CONTEXT_SPEC) == {key.key for key in records.CONTEXT + records.MOTION}
 
 
 def test_missing_optional_keys_read_as_their_defaults():

@@ -21,7 +21,14 @@ def _reference_encode(record):
         return tf.train.Feature(float_list=tf.train.FloatList(value=[float(v) for v in values]))
 
     landmarks = [] if record.landmarks is None else np.asarray(record.landmarks).reshape(-1)
+    motion = {}
+    if record.motion is not None:
+        m = record.motion
+        motion = {"flow/uvs": floats(np.asarray(m.uvs).reshape(-1)), "flow/method": text(m.method),
+                  "flow/from": integer(m.source_from), "flow/to": integer(m.source_to),
+                  "flow/apex_source": text(m.apex_source)}
     context = tf.train.Features(feature={
+        **motion,
         "clip/id": text(record.clip_id),
         "clip/dataset": text(record.dataset),
         "clip/subject": text(record.subject),
@@ -71,6 +78,9 @@ RECORDS = {
     "one frame, odd fps": _record(frames=(b"x",), fps=1 / 3),
     "tiny and huge fps": _record(fps=1e-40),
     "float64 landmarks": _record(landmarks=np.linspace(-1e3, 1e3, 136).reshape(68, 2)),
+    "with motion": _record(motion=records.Motion(
+        uvs=np.random.default_rng(1).normal(size=(4, 5, 3)).astype(np.float32),
+        method="tvl1", source_from=10, source_to=12, apex_source="annotated")),
 }
 
 
@@ -92,6 +102,20 @@ def test_decode_of_encode_gives_the_record_back(name):
         assert back.landmarks is None
     else:
         np.testing.assert_array_equal(back.landmarks, np.float32(record.landmarks))
+    if record.motion is None:
+        assert back.motion is None
+    else:
+        np.testing.assert_array_equal(back.motion.uvs, record.motion.uvs)
+        for field in ("method", "source_from", "source_to", "apex_source"):
+            assert getattr(back.motion, field) == getattr(record.motion, field), field
+
+
+def test_motion_of_another_size_than_the_frames_is_refused():
+    motion = records.Motion(uvs=np.zeros((5, 4, 3), np.float32), method="tvl1",
+                            source_from=1, source_to=2, apex_source="middle")
+    with pytest.raises(ValueError, match=r"clip s1/c1: motion must be \[4, 5, 3\], got "
+                                         r"\[5, 4, 3\]"):
+        records.encode(_record(motion=motion))
 
 
 def test_messages_match_tensorflow_for_any_keys_and_values():

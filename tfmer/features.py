@@ -12,7 +12,7 @@ import tensorflow as tf
 
 from tfmer import records
 # The record's Python side lives in tfmer.records, free of TensorFlow, for the converter.
-from tfmer.records import NUM_LANDMARKS, UNKNOWN, ClipRecord  # noqa: F401
+from tfmer.records import NUM_LANDMARKS, UNKNOWN, ClipRecord, Motion  # noqa: F401
 
 _DTYPES = {records.TEXT: tf.string, records.INT: tf.int64, records.FLOAT: tf.float32}
 
@@ -24,7 +24,7 @@ def _context_feature(key: records.ContextKey):
     return tf.io.FixedLenFeature([], _DTYPES[key.kind], default_value=key.default)
 
 
-CONTEXT_SPEC = {key.key: _context_feature(key) for key in records.CONTEXT}
+CONTEXT_SPEC = {key.key: _context_feature(key) for key in records.CONTEXT + records.MOTION}
 SEQUENCE_SPEC = {records.FRAMES: tf.io.FixedLenSequenceFeature([], tf.string)}
 
 
@@ -35,13 +35,14 @@ def parse(serialized):
         serialized: scalar string tensor, one `SequenceExample`.
 
     Returns:
-        A dict of tensors: the context keys of `CONTEXT_SPEC` (with `clip/landmarks` dense,
-        `[0]` or `[136]`) and `image/encoded`, a `[T]` string tensor of encoded frames.
+        A dict of tensors: the context keys of `CONTEXT_SPEC` (the float lists dense:
+        `clip/landmarks` `[0]` or `[136]`, `flow/uvs` `[0]` without motion or `[H*W*3]`)
+        and `image/encoded`, a `[T]` string tensor of encoded frames.
     """
     context, sequence = tf.io.parse_single_sequence_example(
         serialized, context_features=CONTEXT_SPEC, sequence_features=SEQUENCE_SPEC)
     parsed = dict(context)
-    for key in records.CONTEXT:
+    for key in records.CONTEXT + records.MOTION:
         if key.kind == records.FLOATS:
             parsed[key.key] = tf.sparse.to_dense(context[key.key])
     parsed[records.FRAMES] = sequence[records.FRAMES]
@@ -59,13 +60,20 @@ def decode(serialized: bytes) -> ClipRecord:
         return int(parsed[key].numpy())
 
     landmarks = parsed["clip/landmarks"].numpy()
+    height, width = integer("image/height"), integer("image/width")
+    motion = None
+    if text("flow/method"):
+        motion = Motion(uvs=parsed["flow/uvs"].numpy().reshape(height, width, 3),
+                        method=text("flow/method"), source_from=integer("flow/from"),
+                        source_to=integer("flow/to"), apex_source=text("flow/apex_source"))
     return ClipRecord(
         clip_id=text("clip/id"), dataset=text("clip/dataset"), subject=text("clip/subject"),
         label=integer("clip/label"), label_name=text("clip/label_name"),
         source_emotion=text("clip/source_emotion"),
         frames=tuple(parsed[records.FRAMES].numpy().tolist()),
-        height=integer("image/height"), width=integer("image/width"),
+        height=height, width=width,
         channels=integer("image/channels"), onset=integer("clip/onset"),
         apex=integer("clip/apex"), offset=integer("clip/offset"),
         fps=float(parsed["clip/fps"].numpy()),
-        landmarks=landmarks.reshape(NUM_LANDMARKS, 2) if landmarks.size else None)
+        landmarks=landmarks.reshape(NUM_LANDMARKS, 2) if landmarks.size else None,
+        motion=motion)

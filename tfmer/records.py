@@ -8,7 +8,13 @@ One clip is one `tf.train.SequenceExample`:
   (source frame numbers, -1 when unknown), `clip/fps`, `image/height`, `image/width`,
   `image/channels`, and `clip/landmarks` (68 x 2 floats of the first stored frame in
   stored-image pixel coordinates, row-major `x0, y0, x1, y1, ...`; empty when unknown);
-* feature list `image/encoded` (`FRAMES`): one encoded frame (PNG or JPEG) per time step.
+* feature list `image/encoded` (`FRAMES`): one encoded frame (PNG or JPEG) per time step;
+* with motion (`python -m data_prep ... --flow`, `MOTION`, only in records that have it):
+  `flow/uvs` (float list of `H*W*3` values, row-major `[H, W, 3]` at the stored frame size:
+  u, v and the optical strain magnitude, `data_prep.flow`), `flow/method` (`tvl1`,
+  `farneback`, `dis`), `flow/from`, `flow/to` (the source frame numbers of the onset and of
+  the apex used) and `flow/apex_source` (how the apex was found: `annotated`, `middle`,
+  `detect`).
 
 The keys are defined here once: `encode` (the converter, whose processes never load
 TensorFlow) writes them and `tfmer.features` derives its `tf.io` parsing spec from them, so
@@ -65,8 +71,36 @@ CONTEXT = (
 )
 """The context keys of a clip record, in the order of the reader's spec."""
 
+MOTION = (
+    ContextKey("flow/uvs", FLOATS),
+    ContextKey("flow/method", TEXT, ""),
+    ContextKey("flow/from", INT, UNKNOWN),
+    ContextKey("flow/to", INT, UNKNOWN),
+    ContextKey("flow/apex_source", TEXT, ""),
+)
+"""The context keys of a record's onset -> apex motion, written only when it has some."""
+
 FRAMES = "image/encoded"
 """The feature list of encoded frames, one bytes value per time step."""
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Motion:
+    """The onset -> apex motion of a clip (`data_prep.flow`).
+
+    Attributes:
+        uvs: float32 `[H, W, 3]` at the stored frame size: u (horizontal displacement in
+            pixels, positive right), v (vertical, positive down), optical strain magnitude.
+        method: the flow method, `tvl1`, `farneback` or `dis`.
+        source_from, source_to: the source frame numbers of the onset and the apex used.
+        apex_source: how the apex was found: `annotated`, `middle` or `detect`.
+    """
+
+    uvs: np.ndarray
+    method: str
+    source_from: int
+    source_to: int
+    apex_source: str
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +119,8 @@ class ClipRecord:
         onset, apex, offset: source frame numbers, `UNKNOWN` (-1) when not labelled.
         fps: frame rate of the source recording (0 when unknown).
         landmarks: `[68, 2]` float32 (x, y) of the first stored frame, or None.
+        motion: the onset -> apex `Motion`, or None (converted with `--flow none`, or a
+            still image).
     """
 
     clip_id: str
@@ -102,6 +138,7 @@ class ClipRecord:
     offset: int = UNKNOWN
     fps: float = 0.0
     landmarks: np.ndarray | None = None
+    motion: Motion | None = None
 
 
 def encode(record: ClipRecord) -> bytes:
@@ -117,7 +154,8 @@ def encode(record: ClipRecord) -> bytes:
         The serialised `SequenceExample`.
 
     Raises:
-        ValueError: landmarks that are not 68 x 2 values (the message names the clip).
+        ValueError: landmarks that are not 68 x 2 values, or motion that is not
+            `[height, width, 3]` (the message names the clip).
     """
     landmarks = [] if record.landmarks is None else np.asarray(record.landmarks).reshape(-1)
     if len(landmarks) not in (0, 2 * NUM_LANDMARKS):
@@ -141,7 +179,17 @@ def encode(record: ClipRecord) -> bytes:
         "image/channels": record.channels,
         "clip/landmarks": landmarks,
     }
-    context = {key: _feature(kind, values[key]) for key, kind, _ in CONTEXT}
+    keys = CONTEXT
+    motion = record.motion
+    if motion is not None:
+        if np.shape(motion.uvs) != (record.height, record.width, 3):
+            raise ValueError(f"clip {record.clip_id}: motion must be [{record.height}, "
+                             f"{record.width}, 3], got {list(np.shape(motion.uvs))}")
+        keys = CONTEXT + MOTION
+        values.update({"flow/uvs": np.asarray(motion.uvs).reshape(-1),
+                       "flow/method": motion.method, "flow/from": motion.source_from,
+                       "flow/to": motion.source_to, "flow/apex_source": motion.apex_source})
+    context = {key: _feature(kind, values[key]) for key, kind, _ in keys}
     frames = [tfrecord.bytes_feature([frame]) for frame in record.frames]
     return tfrecord.sequence_example(context, {FRAMES: frames})
 

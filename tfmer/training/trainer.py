@@ -4,8 +4,9 @@ A trainer owns the networks of one experiment for a whole run. Tracing a trainin
 costs seconds (half a minute for a ResNet-50 clip model on a 2-core CPU), so the networks are
 built and compiled once; `reset(seed)` then gives them the initial weights and dropout
 states a fresh build with that seed draws and the optimizers their initial state, so every
-fold trains as a new model would. Adding a trainer: subclass `Trainer`, implement `build` and `fit`, list the
-compiled models in `compiled_models`; `predict`, `reset` and saving come with the base.
+fold trains as a new model would. Adding a trainer: subclass `Trainer`, implement `build`
+and `fit`, list the compiled models in `compiled_models`; `predict`, `reset` and saving
+come with the base.
 """
 
 from __future__ import annotations
