@@ -12,6 +12,7 @@ a re-run resumes after the last finished shard.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import json
@@ -208,9 +209,7 @@ def summary(info: dict, out_dir) -> str:
              "  classes: " + ", ".join(f"{c} {n}" for c, n in info["class_counts"].items())]
     flows = [c["flow"] for c in info["clips"] if "flow" in c]
     if flows:
-        sources = {}
-        for entry in flows:
-            sources[entry["apex_source"]] = sources.get(entry["apex_source"], 0) + 1
+        sources = collections.Counter(entry["apex_source"] for entry in flows)
         lines.append(f"  motion: {flows[0]['method']} flow onset -> apex of {len(flows)} clip(s) "
                      "(apex " + ", ".join(f"{k} {n}" for k, n in sorted(sources.items())) + ")")
     if info["dropped"]:

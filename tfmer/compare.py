@@ -73,7 +73,6 @@ def load_run(run_dir) -> dict:
             for folds `folds.json` does not list (or none for a fold it lists).
     """
     folder = RunFolder(run_dir)
-    folder.require(PREDICTIONS, FOLDS)
     rows, classes = folder.predictions()
     if not rows:
         raise ValueError(f"{folder.file(PREDICTIONS)} has no predictions")
