@@ -32,8 +32,9 @@ import cv2
 import numpy as np
 
 from data_prep.frames import ClipError
+from tfmer.config import FLOW_METHODS
 
-METHODS = ("tvl1", "farneback", "dis")
+METHODS = FLOW_METHODS
 """The flow methods of `--flow` (`none` stores no flow)."""
 APEX_RULES = ("middle", "detect")
 """How `--apex` finds the apex of a clip whose release codes none."""

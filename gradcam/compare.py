@@ -192,12 +192,15 @@ def compare(run_dir, out_dir=None, *, layer: str | None = None, count: int = 8,
     Raises:
         FileNotFoundError: not a run folder, no weight files, the run's dataset is gone.
         ValueError: count < 1, an unknown layer, clips without landmarks, a dataset whose
-            classes differ from the run's.
+            classes differ from the run's, a run of a model that does not read frames.
     """
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
     run = load_run(run_dir)
     config, data_dir = run.config(), run.dataset_dir()
+    if config.data.input != "frames":
+        raise ValueError(f"run {run.path} is of {config.name}, which reads "
+                         f"{config.data.input}, not frames: Grad-CAM compares frame models")
     out = pathlib.Path(out_dir) if out_dir is not None else run.file(OUT_DIR)
     if not (data_dir / "dataset.json").is_file():
         raise FileNotFoundError(f"run {run.path} trained on {data_dir} (config.json's "

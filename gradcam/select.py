@@ -55,12 +55,16 @@ def select(experiment: str, data_dir, out_dir, *, scale: str = "builtin", subjec
         The report dict written to `out_dir/report.json`.
 
     Raises:
-        ValueError: unknown experiment or layer, count < 1, clips without landmarks.
+        ValueError: unknown experiment or layer, count < 1, clips without landmarks, an
+            experiment that does not read frames (a motion model).
         FileNotFoundError: `data_dir` is not a converted dataset.
     """
     if count < 1:
         raise ValueError(f"count must be >= 1, got {count}")
     config = experiments.get(experiment, scale, overrides)
+    if config.data.input != "frames":
+        raise ValueError(f"experiment {experiment} reads {config.data.input}, not frames: "
+                         "Grad-CAM layer selection scores the backbones of frame models")
     info = data.load_info(data_dir)
     size = config.data.image_size
     started = time.time()

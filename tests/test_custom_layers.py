@@ -5,6 +5,13 @@ import numpy as np
 import pytest
 
 from tfmer.models.clip import FoldedTimeDistributed
+from tfmer.models.motion import (
+    AdaptiveAveragePooling2D,
+    CAMAttentionDense,
+    FlowChannels,
+    MinMaxScaling,
+    ScaledConv2D,
+)
 from tfmer.models.tlcnn import LocalResponseNormalization
 from tfmer.models.vggface import VGGFace2Preprocess
 from tests.helpers import assert_layer_round_trips
@@ -18,6 +25,13 @@ def _frame_model():
 
 
 LAYERS = {
+    "AdaptiveAveragePooling2D": (lambda: AdaptiveAveragePooling2D((3, 2), name="adaptive"),
+                                 (2, 7, 5, 3)),
+    "CAMAttentionDense": (lambda: CAMAttentionDense(3, name="cam_attention"), (2, 3, 3, 4)),
+    "FlowChannels": (lambda: FlowChannels(("strain", "u"), name="channels"), (2, 4, 4, 3)),
+    "MinMaxScaling": (lambda: MinMaxScaling(255.0, name="minmax"), (2, 4, 4, 3)),
+    "ScaledConv2D": (lambda: ScaledConv2D(4, 3, kernel_scale=0.01, name="scaled_conv"),
+                     (2, 6, 6, 3)),
     "FoldedTimeDistributed": (lambda: FoldedTimeDistributed(_frame_model(), name="folded"),
                               (2, 3, 8, 8, 3)),
     "LocalResponseNormalization": (

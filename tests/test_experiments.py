@@ -47,9 +47,11 @@ def test_overrides_are_typed_and_checked():
 def test_every_experiment_builds_and_trains_one_step(name):
     config = experiments.get(name, "quick")
     model = experiments.build_model(name, quick=True)
-    window = config.data.window or 4
-    frames = np.random.default_rng(0).uniform(0, 255, size=(2, window, config.data.image_size,
-                                                            config.data.image_size, 3))
+    size, window = config.data.image_size, config.data.window or 4
+    if config.data.input == "flow":  # u, v in pixels, strain
+        frames = np.random.default_rng(0).normal(0, 1, size=(2, size, size, 3))
+    else:
+        frames = np.random.default_rng(0).uniform(0, 255, size=(2, window, size, size, 3))
     # One step: eagerly, as tracing a ResNet-50 training step takes longer than running it.
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", run_eagerly=True)
     before = [w.copy() for w in model.get_weights()]

@@ -11,7 +11,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 import evaluate
 import train
-from tfmer import data, experiments, run_folder
+from tfmer import data, experiments, run_folder, training
 from tests.helpers import CLASSES
 
 
@@ -116,7 +116,7 @@ def test_trainer_reset_equals_a_fresh_model(tiny_dataset):
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
     assert train.main(["--experiment", "nope"]) == 2
-    assert "registered: c3d, c5_svm, exp1, exp2, exp3, tlcnn" in capsys.readouterr().err
+    assert "registered: c3d, c5_svm, exp1, exp2, exp3, off_apexnet" in capsys.readouterr().err
     assert train.main(["--experiment", "exp3", "--data", str(tmp_path)]) == 2
     assert "no dataset.json" in capsys.readouterr().err
     assert train.main(["--list"]) == 0
@@ -193,3 +193,21 @@ def test_gradcam_selection_needs_landmarks_unless_canonical_layout_is_asked_for(
     backbone = trainer.model.get_layer("backbone").layer
     first_trainable = next(layer.name for layer in backbone.layers if layer.trainable)
     assert first_trainable == selection["selected"]
+
+
+def test_decay_by_epochs_whatever_the_steps_per_epoch():
+    # PyTorch's StepLR(step_size=2, gamma=0.5) from 0.1 over 5 epochs of 3 steps each: the
+    # rate of each epoch is 0.1, 0.1, 0.05, 0.05, 0.025 (MatConvNet's per-epoch rates alike).
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2, activation="softmax")])
+    train_config = experiments.get("rcn", overrides=[
+        "train.learning_rate=0.1", "train.decay_epochs=2", "train.decay_rate=0.5",
+        "train.epochs=5", "train.early_stopping=false"]).train
+    compiled = training.CompiledModel(model, train_config)
+    rates = []
+    recorder = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: rates.append(float(model.optimizer.learning_rate)))
+    batches = tf.data.Dataset.from_tensors((np.ones((4, 2), np.float32),
+                                            np.zeros(4, np.int32))).repeat(3)
+    compiled.fit(batches, callbacks=[recorder], log=lambda line: None)
+    assert rates == pytest.approx([0.1, 0.1, 0.05, 0.05, 0.025])
+    assert int(model.optimizer.iterations) == 15

@@ -12,6 +12,8 @@ import json
 import re
 import typing
 
+from tfmer.records import MOTION_CHANNELS
+
 SCALES = ("paper", "builtin", "quick")
 HEADS = ("bilstm", "lstm", "fc")
 """`model.head` values: the temporal heads of `tfmer.models.clip.build_clip_model`."""
@@ -29,6 +31,10 @@ TLCNN_CNN = "tlcnn_cnn"
 """`model.backbone` of the staged TLCNN experiments (`tfmer.models.tlcnn.build_tlcnn_cnn`)."""
 TLCNN_FC_UNITS = (4096, 4096)
 """The widths of the TLCNN CNN's FC6 and FC7 (Section 3.4)."""
+INPUTS = ("frames", "flow")
+"""`data.input` values: the clip's frames, or its onset -> apex motion (`flow/uvs`)."""
+FLOW_METHODS = ("tvl1", "farneback", "dis")
+"""The flow methods of the converter (`python -m data_prep ... --flow`, `data_prep.flow`)."""
 _PROTOCOL = re.compile(r"^(loso|kfold(\d+))$")
 
 
@@ -52,6 +58,13 @@ class DataConfig:
         tim: the frames per clip the experiment expects the dataset to hold (its
             `python -m data_prep ... --tim`, e.g. 32 or 64 for TLCNN's TIM32 and TIM64);
             None accepts any. A dataset of another length stops the run before training.
+        input: `frames` (windows of frames, `[B, N, S, S, 3]`) or `flow` (each clip's onset
+            -> apex optical flow and strain as the converter stored it, resized to
+            `image_size` with the displacements rescaled, `[B, S, S, 3]`: u, v, strain).
+        flow: with `input: flow`, the flow method the experiment expects the dataset to
+            have been converted with (`python -m data_prep ... --flow`); None accepts any.
+            A dataset without motion, or with another method, stops the run before
+            training.
     """
 
     classes: tuple | None = None
@@ -63,6 +76,8 @@ class DataConfig:
     balance_classes: bool = False
     frames_per_class: int | None = None
     tim: int | None = None
+    input: str = "frames"
+    flow: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,6 +108,15 @@ class ModelConfig:
             (`gradcam.regions.CANONICAL_LANDMARKS`) instead of each clip's own landmarks;
             only for aligned face crops (`python -m data_prep ... --align`), and only when
             asked for: clips without landmarks otherwise stop the run with an error.
+        channels: the motion channels a motion network reads, in order, of `u`, `v` and
+            `strain` (`tfmer.records.MOTION_CHANNELS`); empty for the others.
+        filters: the convolution widths of a motion network (`tfmer.models.motion`), in
+            the order its builder takes them (e.g. STSTNet's three streams 3, 5, 8); empty
+            for the others.
+        pool_size: the output size of a motion network's last adaptive pooling (RCN).
+        weight_decay: L2 weight decay coupled to the gradient as MatConvNet's and
+            PyTorch's SGD apply it (`gradient + weight_decay * w`) on the kernels of a
+            motion network; 0 for none.
     """
 
     backbone: str = "vggface2_resnet50"
@@ -106,6 +130,10 @@ class ModelConfig:
     gradcam_layers: tuple = ()
     gradcam_frames: int = 16
     gradcam_canonical_landmarks: bool = False
+    channels: tuple = ()
+    filters: tuple[int, ...] = ()
+    pool_size: int = 7
+    weight_decay: float = 0.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,7 +157,10 @@ class TrainConfig:
         decay_steps: step decay (Caffe's `step` policy): the learning rate is multiplied
             by `decay_rate` every `decay_steps` training steps (staircase
             `keras.optimizers.schedules.ExponentialDecay`); None keeps it constant.
-        decay_rate: the factor of each decay step.
+        decay_rate: the factor of each decay step (of `decay_steps` or `decay_epochs`).
+        decay_epochs: step decay by epochs (PyTorch's `StepLR`, MatConvNet's per-epoch
+            rates): the learning rate is multiplied by `decay_rate` every `decay_epochs`
+            epochs, whatever an epoch's step count; None: none. Not with `decay_steps`.
         steps_per_epoch: None: an epoch is one pass over the training clips; a number:
             an epoch is that many batches drawn from an endless stream of passes (every
             batch full), so validation comes every `steps_per_epoch` steps and the budget
@@ -154,6 +185,7 @@ class TrainConfig:
     eval_batch_size: int = 1
     decay_steps: int | None = None
     decay_rate: float = 0.1
+    decay_epochs: int | None = None
     steps_per_epoch: int | None = None
     finetune_learning_rate: float | None = None
     monitor: str = "val_loss"
@@ -250,7 +282,9 @@ class ExperimentConfig:
         """Cross-field checks; returns self. Raises ValueError naming the field and value."""
         checks = [
             (self.scale in SCALES, f"scale {self.scale!r} is not one of {SCALES}"),
-            (self.data.image_size >= 32, f"data.image_size {self.data.image_size} < 32"),
+            (self.data.image_size >= (8 if self.data.input == "flow" else 32),
+             f"data.image_size {self.data.image_size} < "
+             f"{8 if self.data.input == 'flow' else 32}"),
             (self.data.window is None or self.data.window >= 1,
              f"data.window {self.data.window} must be >= 1 or none"),
             (self.data.eval_stride >= 1, f"data.eval_stride {self.data.eval_stride} < 1"),
@@ -270,6 +304,19 @@ class ExperimentConfig:
             (0 <= self.model.dropout < 1, f"model.dropout {self.model.dropout} not in [0, 1)"),
             (self.data.tim is None or self.data.tim >= 2,
              f"data.tim {self.data.tim} must be >= 2 or none"),
+            *self._input_checks(),
+            (set(self.model.channels) <= set(MOTION_CHANNELS)
+             and len(set(self.model.channels)) == len(self.model.channels),
+             f"model.channels {tuple(self.model.channels)} must be distinct channels of "
+             f"{MOTION_CHANNELS}"),
+            ((self.data.input == "flow") == bool(self.model.channels),
+             f"model.channels {tuple(self.model.channels)} with data.input "
+             f"{self.data.input!r}: a motion network (and only one) reads motion channels"),
+            (all(f >= 1 for f in self.model.filters),
+             f"model.filters {tuple(self.model.filters)} must all be >= 1"),
+            (self.model.pool_size >= 1, f"model.pool_size {self.model.pool_size} < 1"),
+            (self.model.weight_decay >= 0,
+             f"model.weight_decay {self.model.weight_decay} < 0"),
             *_train_checks("train", self.train),
             *_train_checks("expression_train", self.expression_train),
             *_train_checks("frame_train", self.frame_train),
@@ -284,6 +331,29 @@ class ExperimentConfig:
         if problems:
             raise ValueError(f"experiment {self.name}: " + "; ".join(problems))
         return self
+
+    def _input_checks(self) -> list:
+        """`(ok, message)` checks of `data.input` against the rest of the `data` section."""
+        data = self.data
+        if data.input != "flow":
+            return [(data.input in INPUTS, f"data.input {data.input!r} is not one of {INPUTS}"),
+                     (data.flow is None,
+                      f"data.flow {data.flow!r} is set but data.input is {data.input!r}")]
+        return [
+            (data.flow is None or data.flow in FLOW_METHODS,
+             f"data.flow {data.flow!r} is not one of {FLOW_METHODS} or none"),
+            (data.window is None,
+             f"data.window {data.window}: a motion model reads one onset -> apex flow per "
+             f"clip (data.window none)"),
+            (data.rotation == 0 and not data.balance_classes,
+             "data.rotation and data.balance_classes sample frames; a motion model reads "
+             "one flow per clip (set them to 0 and false)"),
+            (not self.transfer.stages,
+             f"transfer.stages {tuple(self.transfer.stages)} train on frames, not on flow"),
+            (self.model.unfreeze_from is None,
+             f"model.unfreeze_from {self.model.unfreeze_from!r}: a motion network trains "
+             f"whole (none)"),
+        ]
 
     def _transfer_checks(self) -> list:
         """`(ok, message)` checks of the `transfer` section against the others."""
@@ -390,6 +460,11 @@ def _train_checks(section: str, train: TrainConfig) -> list:
         (train.decay_steps is None or train.decay_steps >= 1,
          f"{section}.decay_steps {train.decay_steps} must be >= 1 or none"),
         (0 < train.decay_rate <= 1, f"{section}.decay_rate {train.decay_rate} not in (0, 1]"),
+        (train.decay_epochs is None or train.decay_epochs >= 1,
+         f"{section}.decay_epochs {train.decay_epochs} must be >= 1 or none"),
+        (train.decay_epochs is None or train.decay_steps is None,
+         f"{section}.decay_steps {train.decay_steps} and decay_epochs {train.decay_epochs}: "
+         f"decay by steps or by epochs, not both"),
         (train.steps_per_epoch is None or train.steps_per_epoch >= 1,
          f"{section}.steps_per_epoch {train.steps_per_epoch} must be >= 1 or none"),
         (train.finetune_learning_rate is None or train.finetune_learning_rate > 0,

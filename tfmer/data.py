@@ -8,6 +8,11 @@ decode (`decode_frames`) -> resize (`resize_frames`) -> augment (`random_flip`,
 
 Frames are decoded only after temporal sampling, so a training sample decodes N frames, not
 the whole clip. Clips stream from the shards; nothing holds a whole dataset in memory.
+
+Motion models (`data.input: flow`) read instead each clip's onset -> apex flow and strain,
+stored by the converter (`flow/uvs`), without parsing the frames: read -> parse context ->
+select subjects -> `flow_input` (resize, rescale the displacements) -> cache -> shuffle ->
+augment (`random_flow_flip`) -> batch (`flow_train_dataset`, `flow_eval_dataset`).
 """
 
 from __future__ import annotations
@@ -101,12 +106,14 @@ def load_info(data_dir) -> DatasetInfo:
 
 
 def read_clips(info: DatasetInfo, subjects=None, *, clips=None, shuffle_files=False,
-               seed=None):
+               seed=None, frames: bool = True):
     """Parsed clips of the given subjects (all when None), frames still encoded.
 
     Args:
         clips: clip ids to keep as well (None: every clip of `subjects`); splits by clip
             (the still images of an expression set, `tfmer.training.StagedTrainer`) use it.
+        frames: parse the encoded frames too (`tfmer.features.parse`); False for the
+            context alone.
 
     Returns:
         A `tf.data.Dataset` of `tfmer.features.parse` dicts.
@@ -116,8 +123,8 @@ def read_clips(info: DatasetInfo, subjects=None, *, clips=None, shuffle_files=Fa
         files = files.shuffle(len(info.shards), seed=seed)
     dataset = files.interleave(tf.data.TFRecordDataset, cycle_length=min(4, len(info.shards)),
                                num_parallel_calls=AUTOTUNE, deterministic=not shuffle_files)
-    dataset = dataset.map(features.parse, num_parallel_calls=AUTOTUNE,
-                          deterministic=not shuffle_files)
+    dataset = dataset.map(lambda serialized: features.parse(serialized, frames),
+                          num_parallel_calls=AUTOTUNE, deterministic=not shuffle_files)
     if subjects is not None:
         wanted = membership(subjects)
         dataset = dataset.filter(lambda clip: wanted(clip["clip/subject"]))
@@ -205,6 +212,100 @@ def random_rotation(frames, max_degrees: float, seed=None):
     return tf.raw_ops.ImageProjectiveTransformV3(
         images=frames, transforms=transform[None], output_shape=tf.shape(frames)[1:3],
         fill_value=0.0, interpolation="BILINEAR", fill_mode="REFLECT")
+
+
+def flow_input(uvs, height, width, image_size: int):
+    """A clip's stored onset -> apex motion at the model's input size.
+
+    Args:
+        uvs: float32 `[H * W * 3]`, the record's `flow/uvs` (row-major `[H, W, 3]`: u, v in
+            pixels of the stored frames, strain).
+        height, width: the stored frame size H, W (`image/height`, `image/width`).
+        image_size: the model's input size S.
+
+    Returns:
+        float32 `[S, S, 3]`: resized bilinearly (antialiased when shrinking), u multiplied
+        by S / W and v by S / H so that they stay displacements in pixels of the resized
+        image; the strain is left as it is (a ratio of displacement to distance, which a
+        change of scale does not change).
+    """
+    height, width = tf.cast(height, tf.int32), tf.cast(width, tf.int32)
+    flow = tf.reshape(uvs, tf.stack([height, width, 3]))
+    flow = tf.image.resize(flow, [image_size, image_size], method="bilinear", antialias=True)
+    scale = tf.stack([image_size / tf.cast(width, tf.float32),
+                      image_size / tf.cast(height, tf.float32), 1.0])
+    return flow * scale
+
+
+def random_flow_flip(flow, seed=None):
+    """Flips a motion map `[S, S, 3]` left-right with probability 0.5: the map is mirrored
+    and its horizontal displacement u changes sign (v and the strain do not)."""
+    flip = tf.random.uniform([], seed=seed) < 0.5
+    return tf.cond(flip, lambda: tf.reverse(flow, axis=[1]) * tf.constant([-1.0, 1.0, 1.0]),
+                   lambda: flow)
+
+
+def flow_clips(info: DatasetInfo, subjects, *, image_size: int, clips=None,
+               shuffle_files=False, seed=None):
+    """Each clip's motion at `image_size` (`flow_input`), its label and id; the frames are
+    not parsed.
+
+    Raises (when iterated):
+        InvalidArgumentError: a record without motion (converted with `--flow none`);
+            `tfmer.training.check_inputs` stops such runs before they start.
+
+    Returns:
+        `tf.data.Dataset` of `(flow float32 [S, S, 3], label int32, clip_id string)`.
+    """
+    def sample(clip):
+        flow = flow_input(clip["flow/uvs"], clip["image/height"], clip["image/width"],
+                          image_size)
+        return flow, tf.cast(clip["clip/label"], tf.int32), clip["clip/id"]
+
+    return read_clips(info, subjects, clips=clips, shuffle_files=shuffle_files, seed=seed,
+                      frames=False).map(sample, num_parallel_calls=AUTOTUNE,
+                                        deterministic=not shuffle_files)
+
+
+def flow_train_dataset(info: DatasetInfo, subjects, *, image_size: int, batch_size: int,
+                       flip: bool = True, repeat: bool = False, clips=None, seed=None):
+    """Training batches of motion maps: every clip once per pass, shuffled, flipped at
+    random (`random_flow_flip`).
+
+    The resized maps are cached in memory after the first pass (one `[S, S, 3]` float map
+    per clip: 9 KB at 28 px, 600 KB at 224 px), so the hundreds of epochs of the motion
+    methods do not re-read the shards; the whole set is shuffled each pass.
+
+    Args:
+        repeat: an endless stream of passes, repeated before batching (every batch full).
+        clips: clip ids to keep as well (`read_clips`).
+
+    Returns:
+        `tf.data.Dataset` of `(flow float32 [B, S, S, 3], labels int32 [B])`.
+    """
+    count = len(clips) if clips is not None else len(info.clips_of(subjects))
+    dataset = flow_clips(info, subjects, image_size=image_size, clips=clips,
+                         shuffle_files=True, seed=seed)
+    dataset = dataset.map(lambda flow, label, clip_id: (flow, label)).cache()
+    dataset = dataset.shuffle(max(count, 1), seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    if flip:
+        dataset = dataset.map(lambda flow, label: (random_flow_flip(flow), label),
+                              num_parallel_calls=AUTOTUNE, deterministic=False)
+    return dataset.batch(batch_size).prefetch(2).with_options(_pipeline_options())
+
+
+def flow_eval_dataset(info: DatasetInfo, subjects, *, image_size: int, batch_size: int = 1,
+                      clips=None):
+    """Deterministic evaluation batches of motion maps in shard order.
+
+    Returns:
+        `tf.data.Dataset` of `(flow float32 [B, S, S, 3], labels int32 [B], clip_ids
+        string [B])`.
+    """
+    dataset = flow_clips(info, subjects, image_size=image_size, clips=clips)
+    return dataset.batch(batch_size).prefetch(AUTOTUNE)
 
 
 def balanced_clips(info: DatasetInfo, subjects, *, seed=None):
@@ -310,10 +411,14 @@ def eval_dataset(info: DatasetInfo, subjects, *, image_size: int, batch_size: in
 
 
 def predict_clips(score, info: DatasetInfo, subjects, *, image_size: int,
-                  batch_size: int = 1, with_windows: bool = False) -> list[dict]:
-    """Scores whole clips with `score` (frames `[B, T, S, S, C]` -> probabilities `[B, K]`).
+                  batch_size: int = 1, with_windows: bool = False,
+                  kind: str = "frames") -> list[dict]:
+    """Scores whole clips with `score` (frames `[B, T, S, S, C]`, or with `kind` `flow`
+    motion maps `[B, S, S, 3]` -> probabilities `[B, K]`).
 
     Args:
+        kind: what the model reads, as `data.input`: `frames` (`eval_dataset`) or `flow`
+            (`flow_eval_dataset`).
         with_windows: `score` returns `(probabilities [B, K], window probabilities
             [B, W, K])` (`clip_probabilities(..., return_windows=True)`), and each row also
             gets `window_probabilities` (`[W][K]` lists).
@@ -323,9 +428,10 @@ def predict_clips(score, info: DatasetInfo, subjects, *, image_size: int,
     """
     subject_of = {c["id"]: c["subject"] for c in info.clips}
     rows = []
-    for frames, labels, ids in eval_dataset(info, subjects, image_size=image_size,
-                                            batch_size=batch_size):
-        scores = score(frames)
+    batches = (flow_eval_dataset if kind == "flow" else eval_dataset)(
+        info, subjects, image_size=image_size, batch_size=batch_size)
+    for inputs, labels, ids in batches:
+        scores = score(inputs)
         probabilities = np.asarray(scores[0] if with_windows else scores)
         windows = np.asarray(scores[1]) if with_windows else [None] * len(probabilities)
         for clip_id, label, p, w in zip(ids.numpy(), labels.numpy(), probabilities, windows):

@@ -1,6 +1,7 @@
 """SavedModel export: `saved_models/<experiment>/<version>/` with a `serving_default`
-signature `frames [batch, T, H, W, C]` float32 0..255 -> `probabilities [batch, K]`, and
-`assets/tfmer.json` beside it (class names, preprocessing, the resolved config)."""
+signature `frames [batch, T, H, W, C]` float32 0..255 (a motion model: `flow
+[batch, S, S, 3]`, u, v, strain) -> `probabilities [batch, K]`, and `assets/tfmer.json`
+beside it (class names, preprocessing, the conversion settings, the resolved config)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import tensorflow as tf
 
 from tfmer import data, results
 from tfmer.files import atomic, write_json_atomic
+from tfmer.records import MOTION_CHANNELS
 from tfmer.models.clip import clip_probabilities
 from tfmer.run_folder import METRICS, RunFolder
 
@@ -50,19 +52,38 @@ def export_saved_model(model: keras.Model, config, classes, export_root="saved_m
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(
-        name="serving_default",
-        fn=lambda frames: {"probabilities": clip_probabilities(model, frames, window, stride)},
-        input_signature=[tf.TensorSpec([None, None, size, size, 3], tf.float32, name="frames")])
+    conversion = (extra or {}).get("conversion") or {}
+    preprocessing = {"input": config.data.input, "image_size": size,
+                     "tim": (extra or {}).get("tim")}
+    if config.data.input == "flow":
+        archive.add_endpoint(
+            name="serving_default",
+            fn=lambda flow: {"probabilities": model(flow, training=False)},
+            input_signature=[tf.TensorSpec([None, size, size, 3], tf.float32, name="flow")])
+        tensor = {"name": "flow", "shape": ["batch", size, size, 3], "dtype": "float32",
+                  "channels": list(MOTION_CHANNELS)}
+        preprocessing["flow"] = {
+            "method": conversion.get("flow"), "apex": conversion.get("apex"),
+            "from": "onset frame", "to": "apex frame",
+            "resize": "bilinear, antialiased; u times S / stored width, v times S / stored "
+                      "height (pixels at S); strain unchanged (tfmer.data.flow_input)"}
+    else:
+        archive.add_endpoint(
+            name="serving_default",
+            fn=lambda frames: {"probabilities": clip_probabilities(model, frames, window,
+                                                                   stride)},
+            input_signature=[tf.TensorSpec([None, None, size, size, 3], tf.float32,
+                                           name="frames")])
+        tensor = {"name": "frames", "shape": ["batch", "T", size, size, 3],
+                  "dtype": "float32", "range": [0, 255], "color": "RGB"}
+        preprocessing.update(window=window, eval_stride=stride)
     metadata = {
         "experiment": config.name,
         "version": version,
         "classes": list(classes),
-        "input": {"name": "frames", "shape": ["batch", "T", size, size, 3],
-                  "dtype": "float32", "range": [0, 255], "color": "RGB"},
+        "input": tensor,
         "output": {"name": "probabilities", "shape": ["batch", len(classes)]},
-        "preprocessing": {"image_size": size, "window": window, "eval_stride": stride,
-                          "tim": (extra or {}).get("tim")},
+        "preprocessing": preprocessing,
         "config": config.to_dict(),
         **(extra or {}),
     }
@@ -95,8 +116,10 @@ def evaluate_export(model_dir, data_dir, out_dir=None) -> dict:
         raise ValueError(f"{model_dir} predicts {metadata['classes']} but {data_dir} has "
                          f"classes {list(info.classes)}")
     serve = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
-    rows = data.predict_clips(lambda frames: serve(frames=frames)["probabilities"], info, None,
-                              image_size=metadata["preprocessing"]["image_size"])
+    name, kind = metadata["input"]["name"], metadata["preprocessing"].get("input", "frames")
+    rows = data.predict_clips(lambda inputs: serve(**{name: inputs})["probabilities"], info,
+                              None, image_size=metadata["preprocessing"]["image_size"],
+                              kind=kind)
     for row in rows:
         row.update(fold=0, seed=0)
     result = results.compute_metrics(rows, info.classes, experiment=metadata["experiment"],

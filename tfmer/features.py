@@ -28,24 +28,28 @@ CONTEXT_SPEC = {key.key: _context_feature(key) for key in records.CONTEXT + reco
 SEQUENCE_SPEC = {records.FRAMES: tf.io.FixedLenSequenceFeature([], tf.string)}
 
 
-def parse(serialized):
+def parse(serialized, frames: bool = True):
     """Parses one serialised clip inside or outside `tf.data`.
 
     Args:
         serialized: scalar string tensor, one `SequenceExample`.
+        frames: also parse the encoded frames; False reads the context alone (a motion
+            model needs only `flow/uvs`), leaving the frames unparsed.
 
     Returns:
         A dict of tensors: the context keys of `CONTEXT_SPEC` (the float lists dense:
         `clip/landmarks` `[0]` or `[136]`, `flow/uvs` `[0]` without motion or `[H*W*3]`)
-        and `image/encoded`, a `[T]` string tensor of encoded frames.
+        and, with `frames`, `image/encoded`, a `[T]` string tensor of encoded frames.
     """
     context, sequence = tf.io.parse_single_sequence_example(
-        serialized, context_features=CONTEXT_SPEC, sequence_features=SEQUENCE_SPEC)
+        serialized, context_features=CONTEXT_SPEC,
+        sequence_features=SEQUENCE_SPEC if frames else None)
     parsed = dict(context)
     for key in records.CONTEXT + records.MOTION:
         if key.kind == records.FLOATS:
             parsed[key.key] = tf.sparse.to_dense(context[key.key])
-    parsed[records.FRAMES] = sequence[records.FRAMES]
+    if frames:
+        parsed[records.FRAMES] = sequence[records.FRAMES]
     return parsed
 
 

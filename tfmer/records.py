@@ -79,6 +79,8 @@ MOTION = (
     ContextKey("flow/apex_source", TEXT, ""),
 )
 """The context keys of a record's onset -> apex motion, written only when it has some."""
+MOTION_CHANNELS = ("u", "v", "strain")
+"""The channels of `flow/uvs`, in order (`Motion.uvs`)."""
 
 FRAMES = "image/encoded"
 """The feature list of encoded frames, one bytes value per time step."""

@@ -8,7 +8,7 @@ one that imports the families, so that importing it registers every experiment; 
 imports the registry module, never this one.
 """
 
-from tfmer.experiments import bai_goecke, tlcnn  # noqa: F401  (they register)
+from tfmer.experiments import bai_goecke, motion, tlcnn  # noqa: F401  (they register)
 from tfmer.experiments.registry import (
     build,
     build_model,

@@ -1,5 +1,19 @@
 """Model builders: backbones and the paper-faithful networks."""
 
+from tfmer.models.motion import (
+    FLOW_CHANNELS,
+    FLOW_INPUT,
+    RCN_VARIANTS,
+    AdaptiveAveragePooling2D,
+    CAMAttentionDense,
+    FlowChannels,
+    MinMaxScaling,
+    ScaledConv2D,
+    build_off_apexnet,
+    build_rcn,
+    build_strcn,
+    build_ststnet,
+)
 from tfmer.models.tlcnn import (
     C3D_INPUT_SIZE,
     TLCNN_FEATURE_LAYERS,
@@ -23,14 +37,26 @@ from tfmer.models.vggface import (
 )
 
 __all__ = [
+    "AdaptiveAveragePooling2D",
     "C3D_INPUT_SIZE",
+    "CAMAttentionDense",
+    "FLOW_CHANNELS",
+    "FLOW_INPUT",
+    "FlowChannels",
     "LocalResponseNormalization",
+    "MinMaxScaling",
+    "RCN_VARIANTS",
+    "ScaledConv2D",
     "TLCNN_FEATURE_LAYERS",
     "TLCNN_INPUT_SHAPE",
     "VGGFACE2_BLOCK_OUTPUTS",
     "VGGFACE2_MEAN_BGR",
     "VGGFace2Preprocess",
     "build_c3d",
+    "build_off_apexnet",
+    "build_rcn",
+    "build_strcn",
+    "build_ststnet",
     "build_svm_clip_model",
     "build_tlcnn_clip_model",
     "build_tlcnn_cnn",

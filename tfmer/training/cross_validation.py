@@ -44,9 +44,10 @@ def check_inputs(config, info: data.DatasetInfo) -> None:
     """Checks, before any training, that the dataset and the other inputs suit the experiment.
 
     Raises:
-        ValueError: the dataset's clips are not `data.tim` frames long, or an expression
-            stage has neither expression images nor stage-1 weights (one line, naming the
-            way out).
+        ValueError: the dataset's clips are not `data.tim` frames long, a motion model's
+            dataset holds no flow or flow of another method than `data.flow`, or an
+            expression stage has neither expression images nor stage-1 weights (one line,
+            naming the way out).
         FileNotFoundError: the expression images or stage-1 weights given do not exist.
     """
     tim = config.data.tim
@@ -56,6 +57,8 @@ def check_inputs(config, info: data.DatasetInfo) -> None:
         raise ValueError(f"experiment {config.name} expects TIM{tim} clips (data.tim {tim}) but "
                          f"{info.path} has {found}; convert with `python -m data_prep ... "
                          f"--tim {tim}` (or accept any length: --set data.tim=none)")
+    if config.data.input == "flow":
+        check_motion(config, info)
     transfer = config.transfer
     if "expression" not in transfer.stages:
         return
@@ -71,6 +74,40 @@ def check_inputs(config, info: data.DatasetInfo) -> None:
             f"with `python -m data_prep expression --root DIR --out DIR --classes expression9` "
             f"and pass it with --set transfer.expression_data=DIR (or stage-1 weights of an "
             f"earlier run with --set transfer.expression_weights=FILE); tlcnn_e runs without it")
+
+
+def _samples(config) -> str:
+    """What one training sample is, for the run's first line."""
+    if config.data.input == "flow":
+        return "onset -> apex flow (" + ", ".join(config.model.channels) + ")"
+    if config.data.window is None:
+        return "whole clips"
+    return f"windows of {config.data.window} frames"
+
+
+def check_motion(config, info: data.DatasetInfo) -> None:
+    """Checks that every clip of the dataset carries onset -> apex motion, of the method
+    `data.flow` names (any when None).
+
+    Raises:
+        ValueError: clips without motion (converted with `--flow none`), or motion of
+            another method; the message names the `--flow` to convert with.
+    """
+    wanted = config.data.flow or "tvl1"
+    missing = [clip["id"] for clip in info.clips if "flow" not in clip]
+    if missing:
+        raise ValueError(
+            f"experiment {config.name} reads each clip's onset -> apex optical flow, but "
+            f"{len(missing)} of the {len(info.clips)} clips of {info.path} have none (e.g. "
+            f"{missing[0]}): it was converted with --flow none; convert it again with "
+            f"`python -m data_prep ... --flow {wanted}`")
+    methods = sorted({clip["flow"]["method"] for clip in info.clips})
+    if config.data.flow is not None and methods != [config.data.flow]:
+        raise ValueError(
+            f"experiment {config.name} expects {config.data.flow} flow (data.flow "
+            f"{config.data.flow}) but {info.path} holds {', '.join(methods)} flow; convert "
+            f"with `python -m data_prep ... --flow {config.data.flow}`, or accept it with "
+            f"--set data.flow=none")
 
 
 def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFactory, *,
@@ -116,7 +153,7 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
     log(f"run folder {run_dir}\n{config.name} at the {config.scale} scale: "
         f"{config.data.image_size} px, "
         f"{'stages ' + ', '.join(stages) + ', ' if stages else ''}"
-        f"windows of {config.data.window} frames, {config.train.epochs} epoch(s)"
+        f"{_samples(config)}, {config.train.epochs} epoch(s)"
         f"{' at most (early stopping)' if config.train.early_stopping else ''}, "
         f"{config.protocol.protocol} ({len(folds)} folds) x {config.protocol.seeds} seed(s) on "
         f"{info.name}: {len(info.clips)} clips, {len(info.subjects)} subjects")
@@ -165,8 +202,10 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
         history = trainer.fit(info, info.subjects, seed=0, log=log, final=True)
         path = export.export_saved_model(trainer.model, config, info.classes, export_root, extra={
             "run": str(run_dir.resolve()), "dataset": info.name, "tim": info.raw.get("tim"),
+            "conversion": info.raw.get("settings"),
             "cross_validated": metrics["pooled"], "final_history": history,
             "gradcam_selection": trainer.selection})
         folder.write_json(EXPORT, {"saved_model": str(path.resolve())})
-        log(f"exported SavedModel {path} (serving_default: frames -> probabilities)")
+        log(f"exported SavedModel {path} (serving_default: {config.data.input} -> "
+            f"probabilities)")
     return run_dir, metrics

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import pathlib
 import sys
+import time
 
 import keras
 import tensorflow as tf
@@ -81,6 +82,52 @@ class KeepBest(keras.callbacks.Callback):
             self.model.set_weights(self.weights)
 
 
+class EpochDecay(keras.callbacks.Callback):
+    """Step decay by epochs (`TrainConfig.decay_epochs`): at the start of epoch e (0-based,
+    counted within a fit) the base learning rate is `rate * decay_rate ** (e // every)`.
+
+    Args:
+        base_rate: the optimizer's base learning-rate variable (`CompiledModel`).
+        rate: the fit's initial base learning rate.
+        decay_rate, every: the factor and the epochs between decays.
+    """
+
+    def __init__(self, base_rate: keras.Variable, rate: float, decay_rate: float, every: int):
+        super().__init__()
+        self.base_rate, self.rate, self.decay_rate, self.every = (base_rate, rate, decay_rate,
+                                                                  every)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.base_rate.assign(self.rate * self.decay_rate ** (epoch // self.every))
+
+
+class EpochLog(keras.callbacks.Callback):
+    """One progress line every `every` epochs and at the last one, for long budgets (the
+    motion methods train hundreds of short epochs, where Keras' line per epoch floods the
+    log): `  epoch 50/500: loss 0.6120 - accuracy 0.7800 (12 s)`."""
+
+    def __init__(self, epochs: int, every: int, log=print):
+        super().__init__()
+        self.epochs, self.every, self.log = epochs, every, log
+        self.started = time.time()
+
+    def on_train_begin(self, logs=None):
+        self.started = time.time()
+
+    def on_epoch_end(self, epoch, logs=None):
+        done = epoch + 1
+        if done % self.every and done != self.epochs:
+            return
+        figures = " - ".join(f"{key} {float(value):.4f}" for key, value in (logs or {}).items()
+                             if key != "learning_rate")
+        self.log(f"  epoch {done}/{self.epochs}: {figures} ({time.time() - self.started:.0f} s)")
+
+
+LOGGED_EPOCHS = 20
+"""Budgets of more epochs log one line every tenth of the budget (`EpochLog`) instead of
+Keras' line per epoch."""
+
+
 class CompiledModel:
     """A model compiled once for a `TrainConfig` section, with a resettable optimizer.
 
@@ -111,7 +158,7 @@ class CompiledModel:
         self._base_rate.assign(self.train.learning_rate if learning_rate is None
                                else learning_rate)
 
-    def fit(self, training, validation=None, log=print) -> dict:
+    def fit(self, training, validation=None, log=print, callbacks=()) -> dict:
         """Trains with the section's budget and stopping rule, then its fine-tune phase.
 
         Args:
@@ -119,6 +166,7 @@ class CompiledModel:
                 `steps_per_epoch` an endless stream.
             validation: `(inputs, labels)` batches of the inner split of the training
                 subjects; needed with early stopping, else None (the last weights stay).
+            callbacks: more Keras callbacks, called after the section's own.
 
         Returns:
             The per-epoch lists of `loss`, `accuracy` (and `val_loss`, `val_accuracy`),
@@ -138,10 +186,17 @@ class CompiledModel:
             if phase:
                 log(f"  fine-tuning from the {'best' if keep else 'last'} weights at base "
                     f"learning rate {rate:g}")
+            phase_callbacks = [keep] if keep else []
+            quiet = train.epochs > LOGGED_EPOCHS
+            if quiet:
+                phase_callbacks.append(EpochLog(train.epochs, train.epochs // 10, log))
+            if train.decay_epochs:
+                phase_callbacks.append(EpochDecay(self._base_rate, rate, train.decay_rate,
+                                                  train.decay_epochs))
             result = self.model.fit(training, validation_data=validation, epochs=train.epochs,
                                     steps_per_epoch=train.steps_per_epoch,
-                                    callbacks=[keep] if keep else [], shuffle=False,
-                                    verbose=1 if sys.stdout.isatty() else 2)
+                                    callbacks=phase_callbacks + list(callbacks), shuffle=False,
+                                    verbose=0 if quiet else 1 if sys.stdout.isatty() else 2)
             for key, values in result.history.items():
                 history.setdefault(key, []).extend(float(v) for v in values)
         if keep and keep.best_epoch is not None:
@@ -168,14 +223,19 @@ def with_cardinality(dataset, samples: int, batch_size: int):
 
 
 def validation_batches(info: data.DatasetInfo, subjects, *, image_size: int, batch_size: int,
-                       window: int | None, clips=None):
-    """The inner validation split as `CompiledModel.fit` takes it: `(frames, labels)`
-    batches of the clips of `subjects` (or the given `clips` ids), each clip's central
-    window (`data.eval_dataset`), with their count declared."""
-    dataset = data.eval_dataset(info, subjects, image_size=image_size, batch_size=batch_size,
-                                window=window, clips=clips)
+                       window: int | None, clips=None, kind: str = "frames"):
+    """The inner validation split as `CompiledModel.fit` takes it: `(inputs, labels)`
+    batches of the clips of `subjects` (or the given `clips` ids): each clip's central
+    window (`data.eval_dataset`), or with `kind` `flow` its motion map
+    (`data.flow_eval_dataset`), with their count declared."""
+    if kind == "flow":
+        dataset = data.flow_eval_dataset(info, subjects, image_size=image_size,
+                                         batch_size=batch_size, clips=clips)
+    else:
+        dataset = data.eval_dataset(info, subjects, image_size=image_size,
+                                    batch_size=batch_size, window=window, clips=clips)
     count = len(clips) if clips is not None else len(info.clips_of(subjects))
-    return with_cardinality(dataset.map(lambda frames, labels, ids: (frames, labels)), count,
+    return with_cardinality(dataset.map(lambda inputs, labels, ids: (inputs, labels)), count,
                             batch_size)
 
 

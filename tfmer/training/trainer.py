@@ -54,7 +54,8 @@ class Trainer(abc.ABC):
         run_folder: the run's `RunFolder` (trainers save weights there), or None.
         networks: what `build` returned, built once; `reset` re-initialises them.
         model: the last of `networks`, scored and exported: frames `[B, T, H, W, 3]` in
-            0..255 -> probabilities `[B, K]`.
+            0..255 (or with `data.input: flow` motion maps `[B, S, S, 3]`) -> probabilities
+            `[B, K]`.
         compiled_models: the `CompiledModel`s whose optimizers `reset` restarts.
         selection: the last fit's Grad-CAM layer selection, or None.
         held_out: the training subjects the last fit chose its best epoch on (empty
@@ -71,11 +72,15 @@ class Trainer(abc.ABC):
         self.networks = self.build()
         self.model = self.networks[-1]
         self.compiled_models: list[CompiledModel] = []
-        self._score = tf.function(
-            lambda frames: clip_probabilities(self.model, frames, config.data.window,
-                                              config.data.eval_stride,
-                                              return_windows=self.frame_level),
-            reduce_retracing=True)
+        if config.data.input == "flow":
+            self._score = tf.function(lambda flow: self.model(flow, training=False),
+                                      reduce_retracing=True)
+        else:
+            self._score = tf.function(
+                lambda frames: clip_probabilities(self.model, frames, config.data.window,
+                                                  config.data.eval_stride,
+                                                  return_windows=self.frame_level),
+                reduce_retracing=True)
 
     @abc.abstractmethod
     def build(self) -> tuple[keras.Model, ...]:
@@ -114,7 +119,7 @@ class Trainer(abc.ABC):
 
     def predict(self, info: data.DatasetInfo, subjects) -> list[dict]:
         """Clip-level probabilities for the clips of `subjects` (`data.predict_clips`: the
-        mean softmax over sliding windows, or whole clips).
+        mean softmax over sliding windows, whole clips, or each clip's motion map).
 
         Returns:
             `[{"clip_id", "subject", "y_true", "y_pred", "probabilities"}]` in shard order;
@@ -124,7 +129,7 @@ class Trainer(abc.ABC):
         return data.predict_clips(self._score, info, subjects,
                                   image_size=self.config.data.image_size,
                                   batch_size=self.config.train.eval_batch_size,
-                                  with_windows=self.frame_level)
+                                  with_windows=self.frame_level, kind=self.config.data.input)
 
     def save(self, name: str = FINAL_WEIGHTS, model: keras.Model | None = None) -> None:
         """Saves the weights of `model` (default the exported model) in the run folder as
@@ -159,21 +164,34 @@ class ModelTrainer(Trainer):
         if self.held_out:
             validation = validation_batches(
                 info, self.held_out, image_size=config.data.image_size,
-                batch_size=config.train.batch_size, window=config.data.window)
+                batch_size=config.train.batch_size, window=config.data.window,
+                kind=config.data.input)
         # An epoch: every clip once, or with class balancing frames_per_class samples for
         # each class (Bai & Goecke 2020, Table 1 AugI); or steps_per_epoch batches.
         samples = (config.data.frames_per_class * self.num_classes
                    if config.data.balance_classes else len(info.clips_of(fit_subjects)))
-        training = data.train_dataset(
-            info, fit_subjects, window=config.data.window, image_size=config.data.image_size,
-            batch_size=config.train.batch_size, flip=config.data.flip,
-            rotation=config.data.rotation, balance_classes=config.data.balance_classes,
-            samples_per_epoch=samples, repeat=bool(config.train.steps_per_epoch), seed=seed)
+        training = self.training_batches(info, fit_subjects, samples, seed)
         history = self.compiled.fit(with_epochs(training, samples, config.train), validation,
                                     log)
         if final:
             self.save()
         return history
+
+    def training_batches(self, info: data.DatasetInfo, subjects, samples: int, seed: int):
+        """One epoch's training batches of `subjects` (`samples` samples; an endless stream
+        with `train.steps_per_epoch`): windows of frames (`data.train_dataset`) or motion
+        maps (`data.flow_train_dataset`), as `data.input` says."""
+        config, repeat = self.config, bool(self.config.train.steps_per_epoch)
+        if config.data.input == "flow":
+            return data.flow_train_dataset(
+                info, subjects, image_size=config.data.image_size,
+                batch_size=config.train.batch_size, flip=config.data.flip, repeat=repeat,
+                seed=seed)
+        return data.train_dataset(
+            info, subjects, window=config.data.window, image_size=config.data.image_size,
+            batch_size=config.train.batch_size, flip=config.data.flip,
+            rotation=config.data.rotation, balance_classes=config.data.balance_classes,
+            samples_per_epoch=samples, repeat=repeat, seed=seed)
 
     def select_layer(self, info: data.DatasetInfo, subjects, seed: int, log=print) -> dict:
         """Grad-CAM layer selection (Bai & Goecke 2020, Section 4.3) on training subjects.
