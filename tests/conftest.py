@@ -7,9 +7,8 @@ import pathlib
 
 import pytest
 
-import train
 from data_prep import clip, manifest, synthetic
-from tests.helpers import CLASSES, labelled_frames, write_clip
+from tests.helpers import CLASSES, labelled_frames, train_quick, write_clip
 
 
 @pytest.fixture(scope="session")
@@ -52,9 +51,4 @@ def exp3_run(builtin_dataset, tmp_path_factory) -> tuple[pathlib.Path, pathlib.P
     """`train.py --experiment exp3 --quick --protocol kfold2` on `builtin_dataset`, the final
     model exported: `(run folder, SavedModel folder)`."""
     root = tmp_path_factory.mktemp("exp3_run")
-    status = train.main(["--experiment", "exp3", "--data", str(builtin_dataset), "--quick",
-                         "--protocol", "kfold2", "--out", str(root / "runs"),
-                         "--export-dir", str(root / "saved")])
-    assert status == 0
-    (run_dir,) = (root / "runs" / "exp3").iterdir()
-    return run_dir, root / "saved" / "exp3" / "1"
+    return train_quick("exp3", builtin_dataset, root)

@@ -56,3 +56,16 @@ def assert_layer_round_trips(layer, inputs, tmp_path) -> None:
     assert type(reloaded.get_layer(layer.name)) is type(layer)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(reloaded(inputs)), expected,
                                rtol=1e-6, atol=1e-6)
+
+
+def train_quick(experiment: str, data_dir, root: pathlib.Path):
+    """`train.py --experiment EXPERIMENT --data DATA_DIR --quick --protocol kfold2` with its
+    runs and export under `root`: `(run folder, SavedModel folder)`."""
+    import train
+
+    status = train.main(["--experiment", experiment, "--data", str(data_dir), "--quick",
+                         "--protocol", "kfold2", "--out", str(root / "runs"),
+                         "--export-dir", str(root / "saved")])
+    assert status == 0
+    (run_dir,) = (root / "runs" / experiment).iterdir()
+    return run_dir, root / "saved" / experiment / "1"

@@ -50,6 +50,8 @@ def test_every_experiment_builds_and_trains_one_step(name):
     size, window = config.data.image_size, config.data.window or 4
     if config.data.input == "flow":  # u, v in pixels, strain
         frames = np.random.default_rng(0).normal(0, 1, size=(2, size, size, 3))
+    elif config.data.input == "appearance":  # masked grey pixels x resampled frames
+        frames = np.random.default_rng(0).uniform(0, 255, size=(2, 70, config.data.columns, 1))
     else:
         frames = np.random.default_rng(0).uniform(0, 255, size=(2, window, size, size, 3))
     # One step: eagerly, as tracing a ResNet-50 training step takes longer than running it.

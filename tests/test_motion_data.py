@@ -141,7 +141,7 @@ def test_a_motion_experiment_stops_on_flow_of_another_method(tiny_dataset):
 
 
 def test_motion_configs_refuse_frame_sampling():
-    with pytest.raises(ValueError, match="data.window 13: a motion model reads one onset"):
+    with pytest.raises(ValueError, match="data.window 13: a flow model reads one input per clip"):
         experiments.get("ststnet", overrides=["data.window=13"])
     with pytest.raises(ValueError, match="data.rotation and data.balance_classes sample"):
         experiments.get("ststnet", overrides=["data.rotation=10"])

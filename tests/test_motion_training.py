@@ -9,21 +9,16 @@ import pytest
 import tensorflow as tf
 
 import evaluate
-import train
 from gradcam import compare as gradcam_compare
 from gradcam import select as gradcam_select
+from tests.helpers import train_quick
 from tfmer import data, experiments, features, run_folder
 
 
 @pytest.fixture(scope="module")
 def ststnet_run(builtin_dataset, tmp_path_factory):
     root = tmp_path_factory.mktemp("ststnet_run")
-    status = train.main(["--experiment", "ststnet", "--data", str(builtin_dataset), "--quick",
-                         "--protocol", "kfold2", "--out", str(root / "runs"),
-                         "--export-dir", str(root / "saved")])
-    assert status == 0
-    (run_dir,) = (root / "runs" / "ststnet").iterdir()
-    return run_dir, root / "saved" / "ststnet" / "1"
+    return train_quick("ststnet", builtin_dataset, root)
 
 
 def test_every_clip_is_predicted_once_from_its_own_fold(ststnet_run, builtin_dataset):

@@ -31,8 +31,11 @@ TLCNN_CNN = "tlcnn_cnn"
 """`model.backbone` of the staged TLCNN experiments (`tfmer.models.tlcnn.build_tlcnn_cnn`)."""
 TLCNN_FC_UNITS = (4096, 4096)
 """The widths of the TLCNN CNN's FC6 and FC7 (Section 3.4)."""
-INPUTS = ("frames", "flow")
-"""`data.input` values: the clip's frames, or its onset -> apex motion (`flow/uvs`)."""
+INPUTS = ("frames", "flow", "appearance")
+"""`data.input` values: the clip's frames, its onset -> apex motion (`flow/uvs`), or its
+appearance matrix (`tfmer.appearance`, STRCN-A)."""
+JITTER_COPIES = 96
+"""Temporal jittering's copies of a clip: 12 ratios x 8 interpolation kernels (Xia et al.)."""
 FLOW_METHODS = ("tvl1", "farneback", "dis")
 """The flow methods of the converter (`python -m data_prep ... --flow`, `data_prep.flow`)."""
 _PROTOCOL = re.compile(r"^(loso|kfold(\d+))$")
@@ -65,6 +68,15 @@ class DataConfig:
             have been converted with (`python -m data_prep ... --flow`); None accepts any.
             A dataset without motion, or with another method, stops the run before
             training.
+            `appearance` (STRCN-A): each frame's facial pixels that move most in the
+            fold's training clips (`tfmer.appearance`) as one column of a matrix
+            `[B, P, columns, 1]`, resampled to `columns` columns.
+        columns: with `input: appearance`, the columns (resampled frames) of the matrix.
+        jitter_copies: with `input: appearance`, training copies of every clip per epoch
+            made by temporal jittering (Xia et al. 2018: drop a share of the columns at
+            random, resample back with an interpolation kernel): `JITTER_COPIES` (96)
+            takes every (share, kernel) pair once, as the release; fewer takes that many
+            pairs drawn at random per clip and epoch; 0 none.
     """
 
     classes: tuple | None = None
@@ -78,6 +90,8 @@ class DataConfig:
     tim: int | None = None
     input: str = "frames"
     flow: str | None = None
+    columns: int = 150
+    jitter_copies: int = 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -335,24 +349,37 @@ class ExperimentConfig:
     def _input_checks(self) -> list:
         """`(ok, message)` checks of `data.input` against the rest of the `data` section."""
         data = self.data
-        if data.input != "flow":
-            return [(data.input in INPUTS, f"data.input {data.input!r} is not one of {INPUTS}"),
-                     (data.flow is None,
-                      f"data.flow {data.flow!r} is set but data.input is {data.input!r}")]
-        return [
+        checks = [
+            (data.input in INPUTS, f"data.input {data.input!r} is not one of {INPUTS}"),
+            (data.input == "flow" or data.flow is None,
+             f"data.flow {data.flow!r} is set but data.input is {data.input!r}"),
+            (data.input == "appearance" or data.jitter_copies == 0,
+             f"data.jitter_copies {data.jitter_copies} is set but data.input is "
+             f"{data.input!r}"),
+            (0 <= data.jitter_copies <= JITTER_COPIES,
+             f"data.jitter_copies {data.jitter_copies} not in [0, {JITTER_COPIES}]"),
+            (data.columns >= 2, f"data.columns {data.columns} < 2"),
+        ]
+        if data.input == "frames":
+            return checks
+        return checks + [
             (data.flow is None or data.flow in FLOW_METHODS,
              f"data.flow {data.flow!r} is not one of {FLOW_METHODS} or none"),
             (data.window is None,
-             f"data.window {data.window}: a motion model reads one onset -> apex flow per "
-             f"clip (data.window none)"),
+             f"data.window {data.window}: a {data.input} model reads one input per clip "
+             f"(data.window none)"),
             (data.rotation == 0 and not data.balance_classes,
-             "data.rotation and data.balance_classes sample frames; a motion model reads "
-             "one flow per clip (set them to 0 and false)"),
+             f"data.rotation and data.balance_classes sample frames; a {data.input} model "
+             f"reads one input per clip (set them to 0 and false)"),
+            (data.input != "appearance" or not data.flip,
+             "data.flip: an appearance matrix's rows are the mask's pixels, which a flip "
+             "would reorder (set it to false)"),
             (not self.transfer.stages,
-             f"transfer.stages {tuple(self.transfer.stages)} train on frames, not on flow"),
+             f"transfer.stages {tuple(self.transfer.stages)} train on frames, not on "
+             f"{data.input}"),
             (self.model.unfreeze_from is None,
-             f"model.unfreeze_from {self.model.unfreeze_from!r}: a motion network trains "
-             f"whole (none)"),
+             f"model.unfreeze_from {self.model.unfreeze_from!r}: a {data.input} network "
+             f"trains whole (none)"),
         ]
 
     def _transfer_checks(self) -> list:

@@ -13,6 +13,11 @@ Motion models (`data.input: flow`) read instead each clip's onset -> apex flow a
 stored by the converter (`flow/uvs`), without parsing the frames: read -> parse context ->
 select subjects -> `flow_input` (resize, rescale the displacements) -> cache -> shuffle ->
 augment (`random_flow_flip`) -> batch (`flow_train_dataset`, `flow_eval_dataset`).
+
+STRCN-A (`data.input: appearance`) reads each clip's appearance matrix, the masked facial
+pixels of every frame as its columns (`tfmer.appearance`): read -> parse -> select subjects
+-> decode all frames -> grey at the mask size -> matrix -> cache -> shuffle -> temporal
+jittering (training) -> batch (`appearance_train_dataset`, `appearance_eval_dataset`).
 """
 
 from __future__ import annotations
@@ -25,10 +30,11 @@ import pathlib
 import numpy as np
 import tensorflow as tf
 
-from tfmer import features
+from tfmer import appearance, features
 
 AUTOTUNE = tf.data.AUTOTUNE
 SHUFFLE_CLIPS = 64  # encoded clips held for shuffling: bounded, whatever the dataset size
+SHUFFLE_COPIES = 512  # jittered appearance matrices held for shuffling (~0.5 MB each)
 
 
 def _pipeline_options() -> tf.data.Options:
@@ -267,6 +273,15 @@ def flow_clips(info: DatasetInfo, subjects, *, image_size: int, clips=None,
                                         deterministic=not shuffle_files)
 
 
+def cached_passes(samples, count: int, *, repeat: bool = False, seed=None):
+    """Passes over `(input, label, clip_id)` samples of one input per clip: the ids dropped,
+    the `(input, label)` pairs cached in memory after the first pass and all `count` of
+    them shuffled each pass; endless with `repeat`."""
+    dataset = samples.map(lambda inputs, label, clip_id: (inputs, label)).cache()
+    dataset = dataset.shuffle(max(count, 1), seed=seed, reshuffle_each_iteration=True)
+    return dataset.repeat() if repeat else dataset
+
+
 def flow_train_dataset(info: DatasetInfo, subjects, *, image_size: int, batch_size: int,
                        flip: bool = True, repeat: bool = False, clips=None, seed=None):
     """Training batches of motion maps: every clip once per pass, shuffled, flipped at
@@ -286,10 +301,7 @@ def flow_train_dataset(info: DatasetInfo, subjects, *, image_size: int, batch_si
     count = len(clips) if clips is not None else len(info.clips_of(subjects))
     dataset = flow_clips(info, subjects, image_size=image_size, clips=clips,
                          shuffle_files=True, seed=seed)
-    dataset = dataset.map(lambda flow, label, clip_id: (flow, label)).cache()
-    dataset = dataset.shuffle(max(count, 1), seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        dataset = dataset.repeat()
+    dataset = cached_passes(dataset, count, repeat=repeat, seed=seed)
     if flip:
         dataset = dataset.map(lambda flow, label: (random_flow_flip(flow), label),
                               num_parallel_calls=AUTOTUNE, deterministic=False)
@@ -306,6 +318,89 @@ def flow_eval_dataset(info: DatasetInfo, subjects, *, image_size: int, batch_siz
     """
     dataset = flow_clips(info, subjects, image_size=image_size, clips=clips)
     return dataset.batch(batch_size).prefetch(AUTOTUNE)
+
+
+def _float_frames(clip, info: DatasetInfo):
+    """A parsed clip's frames decoded, float32 `[T, H, W, C]` 0..255 (cast from uint8
+    here: a uint8 -> float64 cast logs a oneDNN fallback line on some CPUs)."""
+    return tf.cast(decode_frames(clip["image/encoded"], info.channels), tf.float32)
+
+
+def appearance_clips(info: DatasetInfo, subjects, mask, *, columns: int | None, clips=None,
+                     shuffle_files=False, seed=None):
+    """Each clip's appearance matrix (`tfmer.appearance.appearance_matrix` of its frames in
+    grey at `appearance.MASK_SIZE`), its label and id.
+
+    Args:
+        mask: bool `[h, w]` at `appearance.MASK_SIZE`, from training clips only
+            (`appearance.appearance_mask`).
+        columns: columns of the matrix (frames resampled, bicubic); None keeps the clip's
+            T frames.
+
+    Returns:
+        `tf.data.Dataset` of `(matrix float32 [P, columns or T], label int32, clip_id)`.
+    """
+    def sample(clip):
+        grey = appearance.grey_small(_float_frames(clip, info))
+        matrix = appearance.appearance_matrix(grey, mask, columns)
+        return matrix, tf.cast(clip["clip/label"], tf.int32), clip["clip/id"]
+
+    return read_clips(info, subjects, clips=clips, shuffle_files=shuffle_files,
+                      seed=seed).map(sample, num_parallel_calls=AUTOTUNE,
+                                     deterministic=not shuffle_files)
+
+
+def appearance_train_dataset(info: DatasetInfo, subjects, mask, *, columns: int,
+                             batch_size: int, copies: int, repeat: bool = False, seed=None):
+    """Training batches of appearance matrices, with temporal jittering (Xia et al.).
+
+    Each clip's matrix of its T frames is computed once and cached in memory (`[P, T]`
+    floats: ~100 KB for 32 frames); every pass, each clip gives `copies` jittered copies
+    (`appearance.jittered_copies`: a share of the columns dropped at random, resampled to
+    `columns` with one of the interpolation kernels; all `config.JITTER_COPIES` pairs, or
+    that many drawn at random), shuffled in a buffer of at most `SHUFFLE_COPIES`. With
+    `copies` 0, each clip's matrix resampled to `columns` once per pass.
+
+    Returns:
+        `tf.data.Dataset` of `(matrices float32 [B, P, columns, 1], labels int32 [B])`.
+    """
+    count = len(info.clips_of(subjects))
+    dataset = appearance_clips(info, subjects, mask, columns=None if copies else columns,
+                               shuffle_files=True, seed=seed)
+    dataset = cached_passes(dataset, count, repeat=repeat, seed=seed)
+    if copies:
+        def jitter(matrix, label):
+            jittered = appearance.jittered_copies(matrix, columns=columns)
+            if copies < jittered.shape[0]:
+                jittered = tf.gather(jittered, tf.random.shuffle(tf.range(jittered.shape[0]))
+                                     [:copies])
+            return tf.data.Dataset.from_tensor_slices((jittered, tf.fill([copies], label)))
+
+        dataset = dataset.interleave(jitter, cycle_length=2, num_parallel_calls=AUTOTUNE,
+                                     deterministic=False)
+        dataset = dataset.shuffle(min(max(count, 1) * copies, SHUFFLE_COPIES), seed=seed,
+                                  reshuffle_each_iteration=True)
+    dataset = dataset.map(lambda matrix, label: (matrix[..., None], label))
+    return dataset.batch(batch_size).prefetch(2).with_options(_pipeline_options())
+
+
+def appearance_eval_dataset(info: DatasetInfo, subjects, mask, *, columns: int,
+                            batch_size: int = 1, clips=None):
+    """Deterministic evaluation batches of appearance matrices (no jittering) in shard
+    order: `(matrices float32 [B, P, columns, 1], labels int32 [B], clip_ids [B])`."""
+    dataset = appearance_clips(info, subjects, mask, columns=columns, clips=clips)
+    dataset = dataset.map(lambda matrix, label, clip_id: (matrix[..., None], label, clip_id))
+    return dataset.batch(batch_size).prefetch(AUTOTUNE)
+
+
+def clip_energies(info: DatasetInfo, subjects) -> list:
+    """The energy map of every clip of `subjects` (`appearance.clip_energy`, `[h, w]` numpy
+    each), the input of `appearance.appearance_mask`."""
+    def energy(clip):
+        return appearance.clip_energy(appearance.grey_small(_float_frames(clip, info)))
+
+    return [e.numpy() for e in read_clips(info, subjects).map(energy,
+                                                               num_parallel_calls=AUTOTUNE)]
 
 
 def balanced_clips(info: DatasetInfo, subjects, *, seed=None):
@@ -414,22 +509,32 @@ def predict_clips(score, info: DatasetInfo, subjects, *, image_size: int,
                   batch_size: int = 1, with_windows: bool = False,
                   kind: str = "frames") -> list[dict]:
     """Scores whole clips with `score` (frames `[B, T, S, S, C]`, or with `kind` `flow`
-    motion maps `[B, S, S, 3]` -> probabilities `[B, K]`).
+    motion maps `[B, S, S, 3]` -> probabilities `[B, K]`), by `score_batches`.
 
     Args:
         kind: what the model reads, as `data.input`: `frames` (`eval_dataset`) or `flow`
             (`flow_eval_dataset`).
+        with_windows: as `score_batches`.
+    """
+    batches = (flow_eval_dataset if kind == "flow" else eval_dataset)(
+        info, subjects, image_size=image_size, batch_size=batch_size)
+    return score_batches(score, info, batches, with_windows=with_windows)
+
+
+def score_batches(score, info: DatasetInfo, batches, *, with_windows: bool = False) -> list[dict]:
+    """Scores evaluation batches `(inputs, labels, clip_ids)` with `score` (inputs ->
+    probabilities `[B, K]`).
+
+    Args:
         with_windows: `score` returns `(probabilities [B, K], window probabilities
             [B, W, K])` (`clip_probabilities(..., return_windows=True)`), and each row also
             gets `window_probabilities` (`[W][K]` lists).
 
     Returns:
-        `[{"clip_id", "subject", "y_true", "y_pred", "probabilities"}]` in shard order.
+        `[{"clip_id", "subject", "y_true", "y_pred", "probabilities"}]` in batch order.
     """
     subject_of = {c["id"]: c["subject"] for c in info.clips}
     rows = []
-    batches = (flow_eval_dataset if kind == "flow" else eval_dataset)(
-        info, subjects, image_size=image_size, batch_size=batch_size)
     for inputs, labels, ids in batches:
         scores = score(inputs)
         probabilities = np.asarray(scores[0] if with_windows else scores)

@@ -9,12 +9,13 @@ import json
 import pathlib
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfmer import data, results
 from tfmer.files import atomic, write_json_atomic
-from tfmer.records import MOTION_CHANNELS
 from tfmer.models.clip import clip_probabilities
+from tfmer.records import MOTION_CHANNELS
 from tfmer.run_folder import METRICS, RunFolder
 
 METADATA = "assets/tfmer.json"
@@ -67,6 +68,18 @@ def export_saved_model(model: keras.Model, config, classes, export_root="saved_m
             "from": "onset frame", "to": "apex frame",
             "resize": "bilinear, antialiased; u times S / stored width, v times S / stored "
                       "height (pixels at S); strain unchanged (tfmer.data.flow_input)"}
+    elif config.data.input == "appearance":
+        columns = config.data.columns
+        archive.add_endpoint(
+            name="serving_default",
+            fn=lambda matrix: {"probabilities": model(matrix, training=False)},
+            input_signature=[tf.TensorSpec([None, None, columns, 1], tf.float32,
+                                           name="appearance")])
+        tensor = {"name": "appearance", "shape": ["batch", "P", columns, 1],
+                  "dtype": "float32", "range": [0, 255],
+                  "rows": "the masked pixels of `preprocessing.appearance.mask`, down each "
+                          "column of the grey frame (tfmer.appearance.appearance_matrix)"}
+        preprocessing["appearance"] = (extra or {}).get("appearance")
     else:
         archive.add_endpoint(
             name="serving_default",
@@ -93,6 +106,14 @@ def export_saved_model(model: keras.Model, config, classes, export_root="saved_m
     return final
 
 
+def appearance_mask(recorded: dict) -> np.ndarray:
+    """The bool mask an appearance model was trained with, from its `assets/tfmer.json`
+    entry `{"mask_size": [h, w], "mask": [row-major flat indices]}`."""
+    mask = np.zeros(recorded["mask_size"], bool)
+    mask.flat[recorded["mask"]] = True
+    return mask
+
+
 def load_metadata(model_dir) -> dict:
     """Reads `assets/tfmer.json` of an exported model (names the folder when missing)."""
     path = pathlib.Path(model_dir) / METADATA
@@ -116,10 +137,20 @@ def evaluate_export(model_dir, data_dir, out_dir=None) -> dict:
         raise ValueError(f"{model_dir} predicts {metadata['classes']} but {data_dir} has "
                          f"classes {list(info.classes)}")
     serve = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
-    name, kind = metadata["input"]["name"], metadata["preprocessing"].get("input", "frames")
-    rows = data.predict_clips(lambda inputs: serve(**{name: inputs})["probabilities"], info,
-                              None, image_size=metadata["preprocessing"]["image_size"],
-                              kind=kind)
+    preprocessing = metadata["preprocessing"]
+    name, kind = metadata["input"]["name"], preprocessing.get("input", "frames")
+
+    def score(inputs):
+        return serve(**{name: inputs})["probabilities"]
+
+    if kind == "appearance":
+        batches = data.appearance_eval_dataset(
+            info, None, appearance_mask(preprocessing["appearance"]),
+            columns=metadata["input"]["shape"][2])
+        rows = data.score_batches(score, info, batches)
+    else:
+        rows = data.predict_clips(score, info, None, image_size=preprocessing["image_size"],
+                                  kind=kind)
     for row in rows:
         row.update(fold=0, seed=0)
     result = results.compute_metrics(rows, info.classes, experiment=metadata["experiment"],

@@ -82,6 +82,8 @@ FLOW_CHANNELS = MOTION_CHANNELS
 """The stored channel order of a clip's onset -> apex motion (`flow/uvs` of the records)."""
 FLOW_INPUT = "flow"
 """The name of every motion model's input, `[batch, S, S, 3]` in `FLOW_CHANNELS` order."""
+APPEARANCE_INPUT = "appearance"
+"""The name of STRCN-A's input, an appearance matrix `[batch, P, C, 1]` (`tfmer.appearance`)."""
 RCN_VARIANTS = ("rcn", "rcn_a", "rcn_s", "rcn_w")
 """`build_rcn` variants: the plain RCN, with attention unit, with shortcut connections, wide."""
 
@@ -755,7 +757,8 @@ STRCN_POOLS = (4, 4, 2, 2)
 def build_strcn(num_classes: int, image_size: int = 300, channels=("u", "v"),
                 filters: int = 512, weight_decay: float = 5e-4, name: str = "strcn_g", *,
                 depth: int = 3, conv1_scale: float = 0.01,
-                image_scale: float | None = None) -> keras.Model:
+                image_scale: float | None = None,
+                appearance_columns: int | None = None) -> keras.Model:
     """STRCN-G (Xia et al., IEEE TMM 2020): the geometric spatiotemporal recurrent
     convolutional network of `strcnInit.m`, on the raw onset -> apex flow.
 
@@ -794,10 +797,10 @@ def build_strcn(num_classes: int, image_size: int = 300, channels=("u", "v"),
         - A square input: S = 300, the paper's height (245 wide in the paper; the
           cross-database code uses 220 x 200); the network takes any S >= 64 and the
           parameters do not depend on it.
-        - Weight decay: the default 5e-4 follows the project's research notes (paper /
-          `rcnnTrain.m`); `rcnnTrain.m` is not in the repository and `strcnInit.m` sets
-          `trainOpts.weightDecay = 1e-4`. MatConvNet also decays the BN parameters; here
-          only the kernels are penalised.
+        - Weight decay: the default 5e-4 is that of `rcnnTrain.m` (line 42), released in
+          the group's CrossDBRec-MicroExpressionRec repository; `strcnInit.m` writes
+          `trainOpts.weightDecay = 1e-4` into options `rcnnTrain.m` does not read.
+          MatConvNet also decays the BN parameters; here only the kernels are penalised.
 
     Parameters: 18 F conv1 + 4 F BN, per section 19 F^2 + 12 F, prediction (F + 1) K:
     14,973,956 at F = 512, K = 4.
@@ -812,17 +815,23 @@ def build_strcn(num_classes: int, image_size: int = 300, channels=("u", "v"),
         depth: layers per section (1 x 1, then 3 x 3 with the section input added).
         conv1_scale: conv1's initialisation and square-root learning-rate factor (1/100).
         image_scale: None (raw flow, as the release), or a `MinMaxScaling` range.
+        appearance_columns: STRCN-A instead: the input is `appearance` `[batch, P, C, 1]`,
+            an appearance matrix of C = `appearance_columns` columns (one per resampled
+            frame) and any number P >= 64 of rows (the masked facial pixels,
+            `tfmer.appearance`); `image_size`, `channels` and `image_scale` are unused.
+            The network is otherwise the same (`strcnInit.m` serves both).
 
     Raises:
-        ValueError: an unknown channel, `image_size` below 64, or `depth` / `filters` < 1.
+        ValueError: an unknown channel, `image_size` (or `appearance_columns`) below 64, or
+            `depth` / `filters` < 1.
     """
     if depth < 1 or filters < 1:
         raise ValueError(f"depth {depth} and filters {filters} must be positive")
     minimum = int(np.prod(STRCN_POOLS))
-    if image_size < minimum:
-        raise ValueError(f"STRCN needs image_size >= {minimum} (pools {STRCN_POOLS}), "
-                         f"got {image_size}")
-    channels = _check_channels(channels)
+    size = image_size if appearance_columns is None else appearance_columns
+    if size < minimum:
+        raise ValueError(f"STRCN needs image_size (or appearance_columns) >= {minimum} "
+                         f"(pools {STRCN_POOLS}), got {size}")
     he_normal = keras.initializers.VarianceScaling(2.0, mode="fan_in",
                                                    distribution="untruncated_normal")
 
@@ -833,7 +842,10 @@ def build_strcn(num_classes: int, image_size: int = 300, channels=("u", "v"),
         x = keras.layers.BatchNormalization(name=f"{name}_bn", **_MATCONVNET_BN)(x)
         return keras.layers.ReLU(name=f"{name}_relu")(x)
 
-    inputs, x = _flow_input(image_size, channels, image_scale)
+    if appearance_columns is None:
+        inputs, x = _flow_input(image_size, _check_channels(channels), image_scale)
+    else:
+        inputs = x = keras.Input([None, appearance_columns, 1], name=APPEARANCE_INPUT)
     x = ScaledConv2D(filters, 3, padding="same", use_bias=False, kernel_scale=conv1_scale,
                      kernel_initializer=he_normal, name="conv1_conv",
                      kernel_regularizer=_l2(weight_decay, conv1_scale ** 2))(x)

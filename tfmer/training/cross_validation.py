@@ -204,7 +204,7 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
             "run": str(run_dir.resolve()), "dataset": info.name, "tim": info.raw.get("tim"),
             "conversion": info.raw.get("settings"),
             "cross_validated": metrics["pooled"], "final_history": history,
-            "gradcam_selection": trainer.selection})
+            "gradcam_selection": trainer.selection, **trainer.export_metadata()})
         folder.write_json(EXPORT, {"saved_model": str(path.resolve())})
         log(f"exported SavedModel {path} (serving_default: {config.data.input} -> "
             f"probabilities)")

@@ -72,8 +72,8 @@ class Trainer(abc.ABC):
         self.networks = self.build()
         self.model = self.networks[-1]
         self.compiled_models: list[CompiledModel] = []
-        if config.data.input == "flow":
-            self._score = tf.function(lambda flow: self.model(flow, training=False),
+        if config.data.input != "frames":  # one input per clip: flow or appearance
+            self._score = tf.function(lambda inputs: self.model(inputs, training=False),
                                       reduce_retracing=True)
         else:
             self._score = tf.function(
@@ -131,6 +131,11 @@ class Trainer(abc.ABC):
                                   batch_size=self.config.train.eval_batch_size,
                                   with_windows=self.frame_level, kind=self.config.data.input)
 
+    def export_metadata(self) -> dict:
+        """What the exported model needs beyond its config to prepare its input, for
+        `assets/tfmer.json` (e.g. the appearance mask of the last fit); none by default."""
+        return {}
+
     def save(self, name: str = FINAL_WEIGHTS, model: keras.Model | None = None) -> None:
         """Saves the weights of `model` (default the exported model) in the run folder as
         `name` (`tfmer.run_folder`: `final.weights.h5`, `initial.weights.h5`, ...)."""
@@ -168,8 +173,10 @@ class ModelTrainer(Trainer):
                 kind=config.data.input)
         # An epoch: every clip once, or with class balancing frames_per_class samples for
         # each class (Bai & Goecke 2020, Table 1 AugI); or steps_per_epoch batches.
+        # With temporal jittering, every clip several times (data.jitter_copies).
         samples = (config.data.frames_per_class * self.num_classes
-                   if config.data.balance_classes else len(info.clips_of(fit_subjects)))
+                   if config.data.balance_classes else
+                   len(info.clips_of(fit_subjects)) * (config.data.jitter_copies or 1))
         training = self.training_batches(info, fit_subjects, samples, seed)
         history = self.compiled.fit(with_epochs(training, samples, config.train), validation,
                                     log)
