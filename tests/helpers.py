@@ -1,4 +1,4 @@
-"""Helpers the tests share: tiny clips written as numbered frame images."""
+"""Helpers the tests share: tiny clips written as numbered frame images, a quick training run."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import pathlib
 
 import cv2
 import numpy as np
+
+import train
 
 CLASSES = ("positive", "negative", "surprise", "others")
 
@@ -61,8 +63,6 @@ def assert_layer_round_trips(layer, inputs, tmp_path) -> None:
 def train_quick(experiment: str, data_dir, root: pathlib.Path):
     """`train.py --experiment EXPERIMENT --data DATA_DIR --quick --protocol kfold2` with its
     runs and export under `root`: `(run folder, SavedModel folder)`."""
-    import train
-
     status = train.main(["--experiment", experiment, "--data", str(data_dir), "--quick",
                          "--protocol", "kfold2", "--out", str(root / "runs"),
                          "--export-dir", str(root / "saved")])

@@ -56,6 +56,9 @@ def test_the_mask_comes_from_the_training_clips_only(builtin_dataset):
     assert not np.array_equal(own, everyone)  # the test subject's clips would change it
     rows = trainer.predict(info, info.subjects[3:])
     assert len(rows) == 4 and all(np.isclose(sum(r["probabilities"]), 1) for r in rows)
+    # The held-out split an early-stopping fit chooses its epoch on: matrices, not frames.
+    [(matrices, labels)] = list(trainer.validation_batches(info, info.subjects[3:]))
+    assert matrices.shape == (4, own.sum(), config.data.columns, 1) and labels.shape == (4,)
 
 
 def test_the_saved_model_takes_appearance_with_its_mask(strcn_a_run, builtin_dataset, tmp_path,

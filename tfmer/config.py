@@ -61,16 +61,16 @@ class DataConfig:
         tim: the frames per clip the experiment expects the dataset to hold (its
             `python -m data_prep ... --tim`, e.g. 32 or 64 for TLCNN's TIM32 and TIM64);
             None accepts any. A dataset of another length stops the run before training.
-        input: `frames` (windows of frames, `[B, N, S, S, 3]`) or `flow` (each clip's onset
+        input: `frames` (windows of frames, `[B, N, S, S, 3]`), `flow` (each clip's onset
             -> apex optical flow and strain as the converter stored it, resized to
-            `image_size` with the displacements rescaled, `[B, S, S, 3]`: u, v, strain).
+            `image_size` with the displacements rescaled, `[B, S, S, 3]`: u, v, strain)
+            or `appearance` (STRCN-A: each frame's facial pixels that move most in the
+            fold's training clips, `tfmer.appearance`, as one column of a matrix
+            `[B, P, columns, 1]`, resampled to `columns` columns).
         flow: with `input: flow`, the flow method the experiment expects the dataset to
             have been converted with (`python -m data_prep ... --flow`); None accepts any.
             A dataset without motion, or with another method, stops the run before
             training.
-            `appearance` (STRCN-A): each frame's facial pixels that move most in the
-            fold's training clips (`tfmer.appearance`) as one column of a matrix
-            `[B, P, columns, 1]`, resampled to `columns` columns.
         columns: with `input: appearance`, the columns (resampled frames) of the matrix.
         jitter_copies: with `input: appearance`, training copies of every clip per epoch
             made by temporal jittering (Xia et al. 2018: drop a share of the columns at

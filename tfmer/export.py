@@ -40,7 +40,9 @@ def export_saved_model(model: keras.Model, config, classes, export_root="saved_m
         config: its resolved `ExperimentConfig`.
         classes: the class names, in output order.
         export_root: root folder; the model goes to `<root>/<experiment>/<version>/`.
-        extra: more metadata for `assets/tfmer.json` (e.g. the run folder, the dataset).
+        extra: more metadata for `assets/tfmer.json` (e.g. the run folder, the dataset);
+            an appearance model's `appearance` entry (its mask, `Trainer.export_metadata`)
+            goes into `preprocessing`.
 
     Returns:
         The version folder. It is written under a temporary name and renamed when complete.
@@ -53,9 +55,9 @@ def export_saved_model(model: keras.Model, config, classes, export_root="saved_m
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    conversion = (extra or {}).get("conversion") or {}
-    preprocessing = {"input": config.data.input, "image_size": size,
-                     "tim": (extra or {}).get("tim")}
+    extra = dict(extra or {})
+    conversion = extra.get("conversion") or {}
+    preprocessing = {"input": config.data.input, "image_size": size, "tim": extra.get("tim")}
     if config.data.input == "flow":
         archive.add_endpoint(
             name="serving_default",
@@ -79,7 +81,10 @@ def export_saved_model(model: keras.Model, config, classes, export_root="saved_m
                   "dtype": "float32", "range": [0, 255],
                   "rows": "the masked pixels of `preprocessing.appearance.mask`, down each "
                           "column of the grey frame (tfmer.appearance.appearance_matrix)"}
-        preprocessing["appearance"] = (extra or {}).get("appearance")
+        if "appearance" not in extra:
+            raise ValueError(f"{config.name} reads appearance matrices: export it with its mask "
+                             f"(extra['appearance'], `Trainer.export_metadata`)")
+        preprocessing["appearance"] = extra.pop("appearance")  # recorded there only
     else:
         archive.add_endpoint(
             name="serving_default",
@@ -98,7 +103,7 @@ def export_saved_model(model: keras.Model, config, classes, export_root="saved_m
         "output": {"name": "probabilities", "shape": ["batch", len(classes)]},
         "preprocessing": preprocessing,
         "config": config.to_dict(),
-        **(extra or {}),
+        **extra,
     }
     with atomic(final) as temporary:
         archive.write_out(str(temporary), verbose=False)

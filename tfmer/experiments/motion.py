@@ -27,6 +27,7 @@ from tfmer.config import (
 from tfmer.experiments.registry import register
 from tfmer.models import motion
 from tfmer.training import ModelTrainer
+from tfmer.training.fit import with_cardinality
 
 MEGC3 = ("negative", "positive", "surprise")
 """The MEGC 2019 composite classes (`python -m data_prep megc2019`, `--classes megc3`)."""
@@ -366,6 +367,14 @@ class AppearanceTrainer(ModelTrainer):
             info, subjects, self.mask, columns=config.data.columns,
             batch_size=config.train.batch_size, copies=config.data.jitter_copies,
             repeat=bool(config.train.steps_per_epoch), seed=seed)
+
+    def validation_batches(self, info: data.DatasetInfo, subjects):
+        batch_size = self.config.train.batch_size
+        batches = data.appearance_eval_dataset(info, subjects, self.mask,
+                                               columns=self.config.data.columns,
+                                               batch_size=batch_size)
+        return with_cardinality(batches.map(lambda inputs, labels, ids: (inputs, labels)),
+                                len(info.clips_of(subjects)), batch_size)
 
     def predict(self, info: data.DatasetInfo, subjects) -> list[dict]:
         batches = data.appearance_eval_dataset(

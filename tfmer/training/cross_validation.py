@@ -80,6 +80,9 @@ def _samples(config) -> str:
     """What one training sample is, for the run's first line."""
     if config.data.input == "flow":
         return "onset -> apex flow (" + ", ".join(config.model.channels) + ")"
+    if config.data.input == "appearance":
+        return (f"appearance matrices of {config.data.columns} columns, "
+                f"{config.data.jitter_copies} jittered copies per clip")
     if config.data.window is None:
         return "whole clips"
     return f"windows of {config.data.window} frames"

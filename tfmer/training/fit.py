@@ -109,7 +109,7 @@ class EpochLog(keras.callbacks.Callback):
     def __init__(self, epochs: int, every: int, log=print):
         super().__init__()
         self.epochs, self.every, self.log = epochs, every, log
-        self.started = time.time()
+        self.started = None
 
     def on_train_begin(self, logs=None):
         self.started = time.time()

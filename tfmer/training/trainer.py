@@ -165,12 +165,7 @@ class ModelTrainer(Trainer):
         if config.model.unfreeze_from == GRADCAM:
             self.selection = self.select_layer(info, subjects, seed, log)
         fit_subjects, self.held_out = inner_split(subjects, config.train, seed, log)
-        validation = None
-        if self.held_out:
-            validation = validation_batches(
-                info, self.held_out, image_size=config.data.image_size,
-                batch_size=config.train.batch_size, window=config.data.window,
-                kind=config.data.input)
+        validation = self.validation_batches(info, self.held_out) if self.held_out else None
         # An epoch: every clip once, or with class balancing frames_per_class samples for
         # each class (Bai & Goecke 2020, Table 1 AugI); or steps_per_epoch batches.
         # With temporal jittering, every clip several times (data.jitter_copies).
@@ -183,6 +178,14 @@ class ModelTrainer(Trainer):
         if final:
             self.save()
         return history
+
+    def validation_batches(self, info: data.DatasetInfo, subjects):
+        """The held-out training subjects' `(inputs, labels)` batches the best epoch is
+        chosen on, as `data.input` says (`tfmer.training.fit.validation_batches`)."""
+        config = self.config
+        return validation_batches(info, subjects, image_size=config.data.image_size,
+                                  batch_size=config.train.batch_size,
+                                  window=config.data.window, kind=config.data.input)
 
     def training_batches(self, info: data.DatasetInfo, subjects, samples: int, seed: int):
         """One epoch's training batches of `subjects` (`samples` samples; an endless stream
