@@ -128,6 +128,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
+from tfmer.handcrafted.grey import GREY_WEIGHTS
+
 MASK_SIZE = (64, 48)  # (height, width): GenerateMask_firstframe.m 10-11, rows = 64, cols = 48
 MASK_SHARE = 0.25  # share of pixels the mask keeps: >= the 75th percentile (52-55)
 COLUMNS = 150  # columns of the appearance matrix: GenerateTrainData.m 14, colsT = 150
@@ -137,7 +139,6 @@ JITTER_METHODS = ("nearest", "bilinear", "bicubic", "box", "triangle", "cubic", 
 TF_RESIZE_METHODS = {"nearest": "nearest", "bilinear": "bilinear", "bicubic": "bicubic",
                      "box": "area", "triangle": "bilinear", "cubic": "bicubic",
                      "lanczos2": None, "lanczos3": "lanczos3"}  # the closest, for reference
-GREY_WEIGHTS = (0.298936021293775, 0.587043074451121, 0.114020904255103)  # rgb2gray
 _EPS = float(np.finfo(np.float64).eps)  # MATLAB's eps, in its Lanczos kernels
 
 

@@ -38,6 +38,11 @@ JITTER_COPIES = 96
 """Temporal jittering's copies of a clip: 12 ratios x 8 interpolation kernels (Xia et al.)."""
 FLOW_METHODS = ("tvl1", "farneback", "dis")
 """The flow methods of the converter (`python -m data_prep ... --flow`, `data_prep.flow`)."""
+HANDCRAFTED = ("lbptop", "stlbpip", "stclqp", "mdmo", "fdm", "biwoof")
+"""`handcrafted.method` values: the features of `tfmer.handcrafted` an SVM classifies."""
+KERNELS = ("linear", "rbf", "poly", "chi2")
+"""`handcrafted.kernel` values: scikit-learn's SVM kernels and the exponential chi-square
+kernel `exp(-gamma * sum((x - y)^2 / (x + y)))` (`sklearn.metrics.pairwise.chi2_kernel`)."""
 _PROTOCOL = re.compile(r"^(loso|kfold(\d+))$")
 
 
@@ -242,6 +247,63 @@ class TransferConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class HandcraftedConfig:
+    """Handcrafted features and the SVM that classifies them (`tfmer.training.SVMTrainer`,
+    the `*_svm` experiments); `method` None for the networks.
+
+    Features depend on the clip alone: they are computed once per run and cached in the run
+    folder (`tfmer.clip_features`); what is learnt from clips (STCLQP's codebooks, SLPP,
+    the SVM) is fit on each fold's training clips only, and every candidate setting is
+    chosen by inner cross-validation on the training subjects.
+
+    Attributes:
+        method: one of `HANDCRAFTED`; None: a network.
+        grid: (rows, cols) of the blocks the face is cut into; empty for methods without
+            blocks (MDMO's regions come from landmarks) and FDM (`grids`).
+        radii: LBP radii, (Rx, Ry, Rt) for LBP-TOP, one radius for STLBP-IP's 2D-LBP and
+            STCLQP's neighbourhood.
+        points: neighbours of each LBP (LBP-TOP, STLBP-IP, STCLQP).
+        flow: the optical flow computed at feature extraction from the decoded frames (MDMO:
+            first frame -> every frame; FDM: frame -> next frame), one of `FLOW_METHODS`;
+            None for the methods without flow, and for Bi-WOOF, which reads the onset ->
+            apex motion the converter stored (`--flow`).
+        grids: FDM: the candidate grids, P for a P x P grid of cuboids, one chosen by inner
+            cross-validation.
+        taus: FDM: the candidate cuboid lengths tau (frames), chosen likewise.
+        words: STCLQP: the words of each component's k-means codebook.
+        components: STCLQP: the dimensions SLPP keeps (0: classes - 1).
+        weight: MDMO's lambda, the weight of the angles against the magnitudes.
+        kernel: the SVM's kernel, one of `KERNELS`.
+        c: the candidate penalties C (one value: fixed, no search).
+        gamma: the candidate kernel widths of `rbf` and `chi2` (empty: scikit-learn's
+            `scale`, 1 / (features x variance), for rbf; 1 / the mean chi-square distance
+            of the training clips for chi2, `tfmer.svm.Chi2SVC`).
+        degree: the degree of the `poly` kernel.
+        inner_folds: subject folds of the training subjects for the search (used when
+            there is more than one candidate).
+        workers: processes extracting features (0: one per CPU core); results do not
+            depend on it.
+    """
+
+    method: str | None = None
+    grid: tuple[int, ...] = ()
+    radii: tuple[int, ...] = ()
+    points: int = 8
+    flow: str | None = None
+    grids: tuple[int, ...] = ()
+    taus: tuple[int, ...] = ()
+    words: int = 20
+    components: int = 0
+    weight: float = 0.77
+    kernel: str = "linear"
+    c: tuple[float, ...] = (1.0,)
+    gamma: tuple[float, ...] = ()
+    degree: int = 3
+    inner_folds: int = 3
+    workers: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
 class ProtocolConfig:
     """Cross-validation.
 
@@ -272,6 +334,8 @@ class ExperimentConfig:
         transfer: the stages of staged experiments (`TransferConfig`); empty for others.
         expression_train: the optimisation of the `expression` stage.
         frame_train: the optimisation of the `frames` stage.
+        handcrafted: the features and SVM of the handcrafted baselines; `method` None for
+            the networks.
     """
 
     name: str
@@ -285,6 +349,7 @@ class ExperimentConfig:
     transfer: TransferConfig = TransferConfig()
     expression_train: TrainConfig = TrainConfig()
     frame_train: TrainConfig = TrainConfig()
+    handcrafted: HandcraftedConfig = HandcraftedConfig()
 
     @property
     def num_folds(self) -> int | None:
@@ -335,6 +400,7 @@ class ExperimentConfig:
             *_train_checks("expression_train", self.expression_train),
             *_train_checks("frame_train", self.frame_train),
             *self._transfer_checks(),
+            *self._handcrafted_checks(),
             (_PROTOCOL.match(self.protocol.protocol) is not None,
              f"protocol {self.protocol.protocol!r} is not kfoldK (e.g. kfold5) or loso"),
             (self.num_folds is None or self.num_folds >= 2,
@@ -425,6 +491,42 @@ class ExperimentConfig:
              f"frame_train.validation_fraction {self.frame_train.validation_fraction} must "
              f"equal train.validation_fraction {self.train.validation_fraction} (the stages "
              f"share one inner split)"),
+        ]
+
+    def _handcrafted_checks(self) -> list:
+        """`(ok, message)` checks of the `handcrafted` section against the others."""
+        features = self.handcrafted
+        if features.method is None:
+            return []
+        return [
+            (features.method in HANDCRAFTED,
+             f"handcrafted.method {features.method!r} is not one of {HANDCRAFTED} or none"),
+            (features.kernel in KERNELS,
+             f"handcrafted.kernel {features.kernel!r} is not one of {KERNELS}"),
+            (len(features.c) >= 1 and all(c > 0 for c in features.c),
+             f"handcrafted.c {tuple(features.c)} must list penalties > 0"),
+            (all(g > 0 for g in features.gamma),
+             f"handcrafted.gamma {tuple(features.gamma)} must all be > 0"),
+            (features.flow is None or features.flow in FLOW_METHODS,
+             f"handcrafted.flow {features.flow!r} is not one of {FLOW_METHODS} or none"),
+            (len(features.grid) in (0, 2) and all(g >= 1 for g in features.grid),
+             f"handcrafted.grid {tuple(features.grid)} must be rows,cols >= 1 (or none)"),
+            (all(r >= 1 for r in features.radii),
+             f"handcrafted.radii {tuple(features.radii)} must all be >= 1"),
+            (all(g >= 1 for g in features.grids) and all(t >= 1 for t in features.taus),
+             f"handcrafted.grids {tuple(features.grids)} and taus {tuple(features.taus)} must "
+             f"all be >= 1"),
+            (features.points >= 1, f"handcrafted.points {features.points} < 1"),
+            (features.words >= 2, f"handcrafted.words {features.words} < 2"),
+            (features.components >= 0, f"handcrafted.components {features.components} < 0"),
+            (features.degree >= 1, f"handcrafted.degree {features.degree} < 1"),
+            (features.inner_folds >= 2, f"handcrafted.inner_folds {features.inner_folds} < 2"),
+            (features.workers >= 0, f"handcrafted.workers {features.workers} < 0"),
+            (self.data.window is None and self.data.input == "frames"
+             and not self.transfer.stages and not self.data.flip,
+             f"data.window {self.data.window}, data.input {self.data.input!r}, data.flip "
+             f"{self.data.flip}: handcrafted features read whole clips as converted "
+             f"(data.window none, data.input frames, data.flip false, no transfer.stages)"),
         ]
 
     def to_dict(self) -> dict:
@@ -544,13 +646,14 @@ def _parse(text: str, hint, assignment: str):
     except json.JSONDecodeError:
         value = text
     allowed = typing.get_args(hint) or (hint,)
-    if typing.get_origin(hint) is tuple and allowed[0] is int:  # tuple[int, ...]
+    if typing.get_origin(hint) is tuple and allowed[0] in (int, float):  # tuple[int, ...]
         items = value if isinstance(value, list) else str(value).split(",")
+        number = allowed[0]
         try:
-            return tuple(int(str(v).strip()) for v in items if str(v).strip())
+            return tuple(number(str(v).strip()) for v in items if str(v).strip())
         except ValueError:
-            raise ValueError(f"--set {assignment!r}: {text!r} is not a list of integers "
-                             f"(e.g. 1024,256)") from None
+            raise ValueError(f"--set {assignment!r}: {text!r} is not a list of "
+                             f"{number.__name__}s (e.g. 1024,256)") from None
     if tuple in allowed or typing.get_origin(hint) is tuple:
         items = value if isinstance(value, list) else str(value).split(",")
         return tuple(str(v).strip() for v in items if str(v).strip())

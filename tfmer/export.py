@@ -1,7 +1,14 @@
-"""SavedModel export: `saved_models/<experiment>/<version>/` with a `serving_default`
-signature `frames [batch, T, H, W, C]` float32 0..255 (a motion model: `flow
-[batch, S, S, 3]`, u, v, strain) -> `probabilities [batch, K]`, and `assets/tfmer.json`
-beside it (class names, preprocessing, the conversion settings, the resolved config)."""
+"""Export: `saved_models/<experiment>/<version>/` with `assets/tfmer.json` (class names,
+preprocessing, the conversion settings, the resolved config), and the model itself:
+
+* a network: a SavedModel with a `serving_default` signature `frames [batch, T, H, W, C]`
+  float32 0..255 (a motion model: `flow [batch, S, S, 3]`, u, v, strain; STRCN-A:
+  `appearance [batch, P, columns, 1]`) -> `probabilities [batch, K]`;
+* an SVM baseline: its fitted scikit-learn pipeline `model.skops` (`tfmer.svm.save`),
+  which reads the features `tfmer.clip_features` computes from the converted clip with the
+  settings of `preprocessing.handcrafted` and the candidate `preprocessing.chosen`.
+
+This module owns the format: `load_metadata`, `load_svm` and `evaluate_export` read it."""
 
 from __future__ import annotations
 
@@ -12,13 +19,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from tfmer import data, results
+from tfmer import clip_features, data, results, svm
+from tfmer.config import ExperimentConfig
 from tfmer.files import atomic, write_json_atomic
 from tfmer.models.clip import clip_probabilities
 from tfmer.records import MOTION_CHANNELS
 from tfmer.run_folder import METRICS, RunFolder
 
 METADATA = "assets/tfmer.json"
+SVM_MODEL = "model.skops"
+"""An SVM baseline's pipeline in its export folder."""
 
 
 def next_version(root) -> int:
@@ -95,7 +105,17 @@ def export_saved_model(model: keras.Model, config, classes, export_root="saved_m
         tensor = {"name": "frames", "shape": ["batch", "T", size, size, 3],
                   "dtype": "float32", "range": [0, 255], "color": "RGB"}
         preprocessing.update(window=window, eval_stride=stride)
-    metadata = {
+    with atomic(final) as temporary:
+        archive.write_out(str(temporary), verbose=False)
+        write_json_atomic(temporary / METADATA, _metadata(config, classes, version, tensor,
+                                                          preprocessing, extra))
+    return final
+
+
+def _metadata(config, classes, version: int, tensor: dict, preprocessing: dict,
+              extra: dict) -> dict:
+    """The content of `assets/tfmer.json`."""
+    return {
         "experiment": config.name,
         "version": version,
         "classes": list(classes),
@@ -105,10 +125,51 @@ def export_saved_model(model: keras.Model, config, classes, export_root="saved_m
         "config": config.to_dict(),
         **extra,
     }
+
+
+def export_svm(estimator, config, classes, export_root="saved_models",
+               extra=None) -> pathlib.Path:
+    """Exports an SVM baseline's final pipeline with its feature settings.
+
+    Args:
+        estimator: the fitted pipeline (`tfmer.svm.fit`).
+        config: its resolved `ExperimentConfig` (`handcrafted` names the features).
+        classes: the class names, in output order.
+        export_root: root folder; the model goes to `<root>/<experiment>/<version>/`.
+        extra: more metadata; its `chosen` entry (the candidate setting the pipeline was
+            fit with, `tfmer.svm.search`) goes into `preprocessing`.
+
+    Returns:
+        The version folder (`model.skops`, `assets/tfmer.json`), written under a temporary
+        name and renamed when complete.
+    """
+    root = pathlib.Path(export_root) / config.name
+    root.mkdir(parents=True, exist_ok=True)
+    version = next_version(root)
+    final = root / str(version)
+    extra = dict(extra or {})
+    settings = config.handcrafted
+    tensor = {"name": "features", "method": settings.method,
+              "reads": "the converted clip: RGB frames uint8 [T, H, W, 3]"
+                       + (", its landmarks" if settings.method == "mdmo" else "")
+                       + (", its onset -> apex motion" if settings.method == "biwoof" else "")}
+    preprocessing = {"input": "features", "image_size": None, "tim": extra.get("tim"),
+                     "handcrafted": config.to_dict()["handcrafted"],
+                     "chosen": extra.pop("chosen")}
     with atomic(final) as temporary:
-        archive.write_out(str(temporary), verbose=False)
-        write_json_atomic(temporary / METADATA, metadata)
+        temporary.mkdir()
+        svm.save(estimator, temporary / SVM_MODEL)
+        write_json_atomic(temporary / METADATA, _metadata(config, classes, version, tensor,
+                                                          preprocessing, extra))
     return final
+
+
+def load_svm(model_dir) -> tuple:
+    """An exported SVM baseline: `(pipeline, handcrafted settings, chosen candidate)`."""
+    metadata = load_metadata(model_dir)
+    config = ExperimentConfig.from_dict(metadata["config"], source=f"{model_dir}/{METADATA}")
+    return (svm.load(pathlib.Path(model_dir) / SVM_MODEL), config.handcrafted,
+            metadata["preprocessing"]["chosen"])
 
 
 def appearance_mask(recorded: dict) -> np.ndarray:
@@ -141,6 +202,33 @@ def evaluate_export(model_dir, data_dir, out_dir=None) -> dict:
     if tuple(metadata["classes"]) != info.classes:
         raise ValueError(f"{model_dir} predicts {metadata['classes']} but {data_dir} has "
                          f"classes {list(info.classes)}")
+    preprocessing = metadata["preprocessing"]
+    if preprocessing.get("input") == "features":
+        rows = _score_svm(model_dir, info, metadata["experiment"])
+    else:
+        rows = _score_saved_model(model_dir, info, metadata)
+    for row in rows:
+        row.update(fold=0, seed=0)
+    result = results.compute_metrics(rows, info.classes, experiment=metadata["experiment"],
+                                     protocol="export")
+    if out_dir is not None:
+        folder = RunFolder(out_dir)
+        folder.write_predictions(rows, info.classes)
+        folder.write_json(METRICS, result)
+    return result
+
+
+def _score_svm(model_dir, info: data.DatasetInfo, experiment: str) -> list[dict]:
+    """Every clip's probabilities from an exported SVM baseline: the features computed as
+    in training (`tfmer.clip_features`), then the pipeline."""
+    estimator, settings, chosen = load_svm(model_dir)
+    clip_features.check_clips(settings, info, experiment)
+    return clip_features.predict(estimator, clip_features.compute(settings, info),
+                                 chosen["variant"], info, info.clips)
+
+
+def _score_saved_model(model_dir, info: data.DatasetInfo, metadata: dict) -> list[dict]:
+    """Every clip's probabilities from an exported network."""
     serve = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
     preprocessing = metadata["preprocessing"]
     name, kind = metadata["input"]["name"], preprocessing.get("input", "frames")
@@ -152,16 +240,6 @@ def evaluate_export(model_dir, data_dir, out_dir=None) -> dict:
         batches = data.appearance_eval_dataset(
             info, None, appearance_mask(preprocessing["appearance"]),
             columns=metadata["input"]["shape"][2])
-        rows = data.score_batches(score, info, batches)
-    else:
-        rows = data.predict_clips(score, info, None, image_size=preprocessing["image_size"],
-                                  kind=kind)
-    for row in rows:
-        row.update(fold=0, seed=0)
-    result = results.compute_metrics(rows, info.classes, experiment=metadata["experiment"],
-                                     protocol="export")
-    if out_dir is not None:
-        folder = RunFolder(out_dir)
-        folder.write_predictions(rows, info.classes)
-        folder.write_json(METRICS, result)
-    return result
+        return data.score_batches(score, info, batches)
+    return data.predict_clips(score, info, None, image_size=preprocessing["image_size"],
+                              kind=kind)

@@ -208,3 +208,45 @@ def save_png(fig, path):
         # zlib level 1: a quarter of the default's encoding time, ~20 % larger files.
         fig.savefig(temporary, format="png", pil_kwargs={"compress_level": 1})
     return path
+
+
+def plot_search(selections, path, title="Inner search"):
+    """The inner cross-validation UF1 of every candidate setting, one line per fold, the
+    chosen candidate of each fold circled.
+
+    Args:
+        selections: `[{"fold", "seed", "chosen": {...}, "candidates": [{..., "uf1"}]}]`,
+            the same candidates in the same order for every fold (`tfmer.svm.search`).
+        path: output PNG path.
+        title: figure title.
+
+    Returns:
+        `path` as a str.
+
+    Raises:
+        ValueError: no selection, or one without candidates.
+    """
+    if not selections or not all(s["candidates"] for s in selections):
+        raise ValueError("plot_search needs every fold's candidates; got none")
+    names = [", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+                       for k, v in c.items() if k not in ("uf1", "uar") and v not in ("", None))
+             for c in selections[0]["candidates"]]
+    fig = Figure(figsize=(min(max(7.0, 3.0 + 0.25 * len(names)), 18.0), 5.0), dpi=_DPI,
+                 layout="constrained")
+    ax = fig.subplots()
+    for selection, colour in zip(selections, _colours(len(selections))):
+        scores = [c["uf1"] for c in selection["candidates"]]
+        ax.plot(np.arange(len(scores)), scores, "-", color=colour, linewidth=1.0,
+                label=f"fold {selection['fold']} seed {selection['seed']}")
+        chosen = next(i for i, c in enumerate(selection["candidates"])
+                      if all(c[k] == v for k, v in selection["chosen"].items()))
+        ax.plot([chosen], [scores[chosen]], "o", markersize=9, markerfacecolor="none",
+                color=colour)
+    ax.set_xticks(np.arange(len(names)), names, rotation=90, fontsize=6 if len(names) > 30 else 8)
+    ax.set_ylabel("inner cross-validation UF1")
+    ax.set_ylim(0, 1.0)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right", fontsize=8, frameon=False)
+    fig.suptitle(f"{title}\ncircled: each fold's choice, made on its training subjects only",
+                 fontsize=10)
+    return save_png(fig, path)

@@ -12,9 +12,13 @@ only. Every file is written atomically (`tfmer.files`).
     metrics.json       pooled and per-fold figures (`tfmer.results.compute_metrics`)
     histories.json     `[{"label", "history"}]`, a Keras history per fit
     gradcam.json       each fold's Grad-CAM layer scores and choice (when selecting)
+    search.json        an SVM baseline's inner-search scores and choice of each fold
+    features.npz       an SVM baseline's features of every clip, computed once per run
+                       (`tfmer.clip_features`)
     frame_metrics.json per-frame and majority-vote figures of frame models
     export.json        `{"saved_model": path}` of the final model's export
     confusion_matrix.png, folds.png, training_curves.png   the plots of the results
+    search.png         an SVM baseline's inner-search scores per fold
     initial.weights.h5, final.weights.h5   the final model before and after training
     frames.weights.h5, expression[.seedN].weights.h5   stage weights of staged trainers
 
@@ -38,6 +42,9 @@ PREDICTIONS = "predictions.csv"
 METRICS = "metrics.json"
 HISTORIES = "histories.json"
 GRADCAM = "gradcam.json"
+SEARCH = "search.json"
+FEATURES = "features.npz"
+SEARCH_PNG = "search.png"
 FRAME_METRICS = "frame_metrics.json"
 EXPORT = "export.json"
 CONFUSION_MATRIX_PNG = "confusion_matrix.png"

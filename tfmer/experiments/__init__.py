@@ -8,7 +8,12 @@ one that imports the families, so that importing it registers every experiment; 
 imports the registry module, never this one.
 """
 
-from tfmer.experiments import bai_goecke, motion, tlcnn  # noqa: F401  (they register)
+from tfmer.experiments import (  # noqa: F401  (they register)
+    bai_goecke,
+    handcrafted,
+    motion,
+    tlcnn,
+)
 from tfmer.experiments.registry import (
     build,
     build_model,

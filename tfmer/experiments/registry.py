@@ -15,7 +15,7 @@ from collections.abc import Callable
 import keras
 
 from tfmer.config import SCALES, ExperimentConfig, override
-from tfmer.training import ModelTrainer, Trainer
+from tfmer.training import BaseTrainer, ModelTrainer
 
 DEFAULT_NUM_CLASSES = 4  # the built-in data's tlcnn4 scheme, and SMIC's smic4 scheme
 
@@ -23,23 +23,24 @@ DEFAULT_NUM_CLASSES = 4  # the built-in data's tlcnn4 scheme, and SMIC's smic4 s
 @dataclasses.dataclass(frozen=True)
 class _Entry:
     config: Callable[[], ExperimentConfig]
-    build: Callable[[ExperimentConfig, int], keras.Model]
+    build: Callable[[ExperimentConfig, int], keras.Model] | None
     scales: dict
-    trainer: Callable[..., Trainer] | None
+    trainer: Callable[..., BaseTrainer] | None
 
 
 _REGISTRY: dict[str, _Entry] = {}
 
 
-def register(name: str, *, build, trainer=None, builtin=None, quick=None):
+def register(name: str, *, build=None, trainer=None, builtin=None, quick=None):
     """Decorator registering a config function under `name`.
 
     Args:
         name: the experiment name used by `train.py --experiment`.
-        build: `build(config, num_classes) -> keras.Model`, the model the run exports.
-        trainer: `trainer(config, num_classes, run_dir) -> tfmer.training.Trainer` (e.g. a
-            `Trainer` subclass) when the method trains otherwise; None: `ModelTrainer` on
-            `build` (one model, one optimizer).
+        build: `build(config, num_classes) -> keras.Model`, the model the run exports;
+            None for a method without a Keras model (the SVM baselines).
+        trainer: `trainer(config, num_classes, run_dir) -> tfmer.training.BaseTrainer`
+            (e.g. a `Trainer` subclass) when the method trains otherwise; None:
+            `ModelTrainer` on `build` (one model, one optimizer).
         builtin: overrides (`{"train.epochs": 3, ...}`) for the built-in-data scale.
         quick: overrides for the `--quick` scale.
 
@@ -49,6 +50,8 @@ def register(name: str, *, build, trainer=None, builtin=None, quick=None):
     def decorator(function):
         if name in _REGISTRY:
             raise ValueError(f"experiment {name!r} is already registered")
+        if build is None and trainer is None:
+            raise ValueError(f"experiment {name!r} needs a model to build or a trainer")
         _REGISTRY[name] = _Entry(function, build, {"builtin": builtin or {}, "quick": quick or {}},
                                  trainer)
         return function
@@ -82,11 +85,20 @@ def get(name: str, scale: str = "paper", overrides=()) -> ExperimentConfig:
 
 
 def build(config: ExperimentConfig, num_classes: int) -> keras.Model:
-    """The untrained model of a resolved config."""
-    return _entry(config.name).build(config, num_classes)
+    """The untrained model of a resolved config.
+
+    Raises:
+        ValueError: the experiment has no Keras model (an SVM baseline).
+    """
+    entry = _entry(config.name)
+    if entry.build is None:
+        raise ValueError(f"experiment {config.name} classifies handcrafted features with an "
+                         f"SVM (handcrafted.method {config.handcrafted.method}): it has no "
+                         f"Keras model")
+    return entry.build(config, num_classes)
 
 
-def trainer(config: ExperimentConfig, num_classes: int, run_dir=None) -> Trainer:
+def trainer(config: ExperimentConfig, num_classes: int, run_dir=None) -> BaseTrainer:
     """The trainer of a resolved config, for `tfmer.training.cross_validate`: the
     registered one, or `ModelTrainer` on the experiment's `build`."""
     entry = _entry(config.name)

@@ -5,8 +5,10 @@ experiment registry: a method hands it what to build and how to train (`cross_va
 `make_trainer`; `tfmer.experiments.trainer` gives a registered experiment's).
 
     fit                 CompiledModel, KeepBest, inner_split, batches as `fit` takes them
-    trainer             Trainer (the interface), ModelTrainer (one model, the default)
+    trainer             BaseTrainer (the interface), Trainer (Keras networks), ModelTrainer
+                        (one model, the default)
     staged              StagedTrainer (stages with transfer between them: TLCNN)
+    svm                 SVMTrainer (handcrafted features once per run, an SVM per fold)
     cross_validation    cross_validate (folds, predictions, metrics, the final model, export)
 """
 
@@ -18,8 +20,10 @@ from tfmer.training.cross_validation import (
 )
 from tfmer.training.fit import CompiledModel, KeepBest, inner_split, save_weights
 from tfmer.training.staged import StagedTrainer, standardisation
-from tfmer.training.trainer import SEED_STRIDE, ModelTrainer, Trainer
+from tfmer.training.svm import SVMTrainer
+from tfmer.training.trainer import SEED_STRIDE, BaseTrainer, ModelTrainer, Trainer
 
-__all__ = ["SEED_STRIDE", "CompiledModel", "KeepBest", "ModelTrainer", "StagedTrainer",
-           "Trainer", "TrainerFactory", "check_inputs", "cross_validate", "inner_split",
-           "resolve_classes", "save_weights", "standardisation"]
+__all__ = ["SEED_STRIDE", "BaseTrainer", "CompiledModel", "KeepBest", "ModelTrainer",
+           "SVMTrainer", "StagedTrainer", "Trainer", "TrainerFactory", "check_inputs",
+           "cross_validate", "inner_split", "resolve_classes", "save_weights",
+           "standardisation"]

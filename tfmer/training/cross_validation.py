@@ -13,21 +13,19 @@ import pathlib
 import time
 from collections.abc import Callable
 
-from tfmer import data, export, protocols, results
+from tfmer import clip_features, data, protocols, results
 from tfmer.config import ExperimentConfig
 from tfmer.run_folder import (
     EXPORT,
     FOLDS,
     FRAME_METRICS,
-    GRADCAM,
     HISTORIES,
-    INITIAL_WEIGHTS,
     RunFolder,
 )
-from tfmer.training.trainer import SEED_STRIDE, Trainer
+from tfmer.training.trainer import SEED_STRIDE, BaseTrainer
 
-TrainerFactory = Callable[[ExperimentConfig, int, pathlib.Path], Trainer]
-"""`make_trainer(config, num_classes, run_dir) -> Trainer`: how a method trains
+TrainerFactory = Callable[[ExperimentConfig, int, pathlib.Path], BaseTrainer]
+"""`make_trainer(config, num_classes, run_dir) -> BaseTrainer`: how a method trains
 (`tfmer.experiments.trainer` looks it up in the registry)."""
 
 
@@ -59,6 +57,8 @@ def check_inputs(config, info: data.DatasetInfo) -> None:
                          f"--tim {tim}` (or accept any length: --set data.tim=none)")
     if config.data.input == "flow":
         check_motion(config, info)
+    if config.handcrafted.method is not None:
+        clip_features.check_clips(config.handcrafted, info, config.name)
     transfer = config.transfer
     if "expression" not in transfer.stages:
         return
@@ -74,6 +74,20 @@ def check_inputs(config, info: data.DatasetInfo) -> None:
             f"with `python -m data_prep expression --root DIR --out DIR --classes expression9` "
             f"and pass it with --set transfer.expression_data=DIR (or stage-1 weights of an "
             f"earlier run with --set transfer.expression_weights=FILE); tlcnn_e runs without it")
+
+
+def _recipe(config) -> str:
+    """How the method trains, for the run's first line."""
+    features = config.handcrafted
+    if features.method is not None:
+        searched = len(features.c) * max(1, len(features.gamma)) > 1 or features.grids
+        return (f"{features.method} features of whole clips, {features.kernel} SVM"
+                f"{' (settings chosen by inner cross-validation)' if searched else ''}")
+    stages = config.transfer.stages
+    return (f"{config.data.image_size} px, "
+            f"{'stages ' + ', '.join(stages) + ', ' if stages else ''}"
+            f"{_samples(config)}, {config.train.epochs} epoch(s)"
+            f"{' at most (early stopping)' if config.train.early_stopping else ''}")
 
 
 def _samples(config) -> str:
@@ -120,19 +134,21 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
 
     Writes `config.json`, `folds.json`, `predictions.csv`, `metrics.json`, `histories.json`,
     the plots, for frame models (`data.window` 1) `frame_metrics.json` (per-frame and
-    majority-vote figures, `results.frame_metrics`) and, with `model.unfreeze_from:
-    gradcam`, `gradcam.json` (each fold's layer scores and choice, made on its training
-    subjects); then, with `export_final`, trains one model on all subjects with the same
-    recipe, keeps its weights before and after training (`initial.weights.h5`,
-    `final.weights.h5`) and exports it as a SavedModel (recorded in `export.json`).
+    majority-vote figures, `results.frame_metrics`) and each fold's choice made on its
+    training subjects where the trainer makes one (`gradcam.json` with `model.unfreeze_from:
+    gradcam`, `search.json` for an SVM's search); then, with `export_final`, trains one
+    model on all subjects with the same recipe (a network keeps its weights before and after
+    training, `initial.weights.h5`, `final.weights.h5`) and exports it (a SavedModel, or an
+    SVM baseline's scikit-learn model; recorded in `export.json`).
     File names and formats: `tfmer.run_folder`.
 
     Args:
         config: the resolved experiment.
         data_dir: the converted dataset (holding `dataset.json`).
         make_trainer: how the method trains: `make_trainer(config, num_classes, run_dir)`
-            gives the `Trainer` used for every fold and the final model; it gets the run
-            folder, where staged trainers save their stage weights.
+            gives the `BaseTrainer` used for every fold and the final model; it gets the
+            run folder, where staged trainers save their stage weights and SVM trainers
+            their feature cache.
         runs_root, export_root: where the run folder and the SavedModel go.
         export_final: train and export the final all-subject model.
         log: progress lines go here.
@@ -152,12 +168,7 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
         "num_subjects": len(info.subjects), "num_frames": info.num_frames,
         "tim": info.raw.get("tim")})
     folder.write_json(FOLDS, folds)
-    stages = config.transfer.stages
-    log(f"run folder {run_dir}\n{config.name} at the {config.scale} scale: "
-        f"{config.data.image_size} px, "
-        f"{'stages ' + ', '.join(stages) + ', ' if stages else ''}"
-        f"{_samples(config)}, {config.train.epochs} epoch(s)"
-        f"{' at most (early stopping)' if config.train.early_stopping else ''}, "
+    log(f"run folder {run_dir}\n{config.name} at the {config.scale} scale: {_recipe(config)}, "
         f"{config.protocol.protocol} ({len(folds)} folds) x {config.protocol.seeds} seed(s) on "
         f"{info.name}: {len(info.clips)} clips, {len(info.subjects)} subjects")
     trainer = make_trainer(config, len(info.classes), run_dir)
@@ -185,30 +196,30 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
     folder.write_predictions(rows, info.classes)
     folder.write_json(HISTORIES, histories)
     if selections:
-        folder.write_json(GRADCAM, selections)
+        trainer.write_selections(folder, selections)
     metrics = results.write_report(folder, rows, info.classes, experiment=config.name,
-                                   protocol=config.protocol.protocol, histories=histories)
+                                   protocol=config.protocol.protocol,
+                                   histories=histories if any(h["history"] for h in histories)
+                                   else None)
     log(results.summary(metrics))
     if trainer.frame_level:
         frame_metrics = results.frame_metrics(rows, info.classes,
                                               eval_stride=config.data.eval_stride)
         folder.write_json(FRAME_METRICS, frame_metrics)
         log(results.frame_summary(frame_metrics))
-    if config.model.backbone == "vggface2_resnet50" and config.model.weights is None:
+    if (config.model.backbone == "vggface2_resnet50" and config.model.weights is None
+            and config.handcrafted.method is None):
         log("  The backbone was trained from scratch: on a few hundred clips expect figures "
             "near chance.\n  For the VGGFace2 pre-training of the paper pass keras-vggface's "
             "weight file:\n  --set model.weights=/path/to/rcmalli_vggface_tf_notop_resnet50.h5")
     if export_final:
         log(f"final model: the same recipe on all {len(info.subjects)} subjects")
-        trainer.reset(0)  # the state `fit` starts from, kept for before/after Grad-CAM
-        trainer.save(INITIAL_WEIGHTS)
+        trainer.before_final()
         history = trainer.fit(info, info.subjects, seed=0, log=log, final=True)
-        path = export.export_saved_model(trainer.model, config, info.classes, export_root, extra={
+        path, serves = trainer.export(info.classes, export_root, extra={
             "run": str(run_dir.resolve()), "dataset": info.name, "tim": info.raw.get("tim"),
             "conversion": info.raw.get("settings"),
-            "cross_validated": metrics["pooled"], "final_history": history,
-            "gradcam_selection": trainer.selection, **trainer.export_metadata()})
+            "cross_validated": metrics["pooled"], "final_history": history})
         folder.write_json(EXPORT, {"saved_model": str(path.resolve())})
-        log(f"exported SavedModel {path} (serving_default: {config.data.input} -> "
-            f"probabilities)")
+        log(f"exported {path}: {serves}")
     return run_dir, metrics

@@ -1,12 +1,15 @@
-"""The trainer interface `cross_validate` works through, and the default one-model trainer.
+"""The trainer interface `cross_validate` works through (`BaseTrainer`), the trainer of Keras
+networks (`Trainer`) and the default one-model trainer (`ModelTrainer`).
 
-A trainer owns the networks of one experiment for a whole run. Tracing a training step
-costs seconds (half a minute for a ResNet-50 clip model on a 2-core CPU), so the networks are
-built and compiled once; `reset(seed)` then gives them the initial weights and dropout
-states a fresh build with that seed draws and the optimizers their initial state, so every
-fold trains as a new model would. Adding a trainer: subclass `Trainer`, implement `build`
-and `fit`, list the compiled models in `compiled_models`; `predict`, `reset` and saving
-come with the base.
+`BaseTrainer` is what cross-validation needs of any method: fit on training subjects,
+predict test subjects, export the final model (the SVM baselines implement it directly,
+`tfmer.training.svm`). A `Trainer` owns the networks of one experiment for a whole run.
+Tracing a training step costs seconds (half a minute for a ResNet-50 clip model on a 2-core
+CPU), so the networks are built and compiled once; `reset(seed)` then gives them the initial
+weights and dropout states a fresh build with that seed draws and the optimizers their
+initial state, so every fold trains as a new model would. Adding a network trainer: subclass
+`Trainer`, implement `build` and `fit`, list the compiled models in `compiled_models`;
+`predict`, `reset`, saving and export come with the base.
 """
 
 from __future__ import annotations
@@ -17,10 +20,10 @@ import keras
 import tensorflow as tf
 
 from gradcam import conv_layer_names, scoring
-from tfmer import data
+from tfmer import data, export, run_folder
 from tfmer.config import GRADCAM, ExperimentConfig
 from tfmer.models.clip import BACKBONE_LAYER, clip_probabilities, freeze_before
-from tfmer.run_folder import FINAL_WEIGHTS, RunFolder
+from tfmer.run_folder import FINAL_WEIGHTS, INITIAL_WEIGHTS, RunFolder
 from tfmer.training.fit import (
     CompiledModel,
     inner_split,
@@ -42,11 +45,75 @@ def seed_states(model: keras.Model) -> list:
     return [v for v in model.variables if v.path.endswith("seed_generator_state")]
 
 
-class Trainer(abc.ABC):
-    """What cross-validation needs of a trainer, and what every trainer shares.
+class BaseTrainer(abc.ABC):
+    """What cross-validation needs of a trainer.
 
-    Subclasses implement `build` (the networks, drawn from Keras' global seed) and `fit`,
-    and set `compiled_models` after calling this constructor.
+    Subclasses implement `fit`, `predict` and `export`.
+
+    Attributes:
+        config: the resolved experiment.
+        num_classes: classes of the output.
+        run_folder: the run's `RunFolder` (trainers keep files there), or None.
+        selection: what the last fit chose on its training subjects (a Grad-CAM layer, an
+            SVM's setting), or None; cross-validation hands every fold's to
+            `write_selections`.
+        held_out: the training subjects the last fit chose its best epoch on (empty
+            without early stopping); never test subjects.
+        frame_level: `predict` also returns each frame's probabilities.
+    """
+
+    def __init__(self, config: ExperimentConfig, num_classes: int, run_dir=None):
+        self.config, self.num_classes = config, num_classes
+        self.run_folder = None if run_dir is None else RunFolder(run_dir)
+        self.selection, self.held_out = None, []
+        self.frame_level = False
+
+    @abc.abstractmethod
+    def fit(self, info: data.DatasetInfo, subjects, seed: int, log=print,
+            final: bool = False) -> dict:
+        """Trains afresh (whatever earlier fits did) on the clips of `subjects` only.
+
+        Args:
+            info: the converted dataset.
+            subjects: the training subjects of the fold (all subjects for the final model).
+            seed: the fit's seed (`SEED_STRIDE * training seed + fold`).
+            log: progress lines go here.
+            final: the run's all-subject model, the one `export` writes.
+
+        Returns:
+            The per-epoch history (`loss`, `accuracy`, ... as `CompiledModel.fit` gives
+            it), empty for a method without epochs.
+        """
+
+    @abc.abstractmethod
+    def predict(self, info: data.DatasetInfo, subjects) -> list[dict]:
+        """Clip-level probabilities for the clips of `subjects`.
+
+        Returns:
+            `[{"clip_id", "subject", "y_true", "y_pred", "probabilities"}]` in shard order
+            (for `frame_level` trainers also `window_probabilities`).
+        """
+
+    def before_final(self) -> None:
+        """Called before the final model's fit (a network keeps its initial weights)."""
+
+    def write_selections(self, folder: RunFolder, selections: list[dict]) -> None:
+        """Writes every fold's `selection` (`[{"fold", "seed", ...}]`) into the run folder:
+        `gradcam.json` (a Grad-CAM layer selection)."""
+        folder.write_json(run_folder.GRADCAM, selections)
+
+    @abc.abstractmethod
+    def export(self, classes, export_root, extra: dict) -> tuple:
+        """Exports the final model under `export_root/<experiment>/<version>/` with
+        `assets/tfmer.json` (`tfmer.export`); returns `(folder, what it serves)`."""
+
+
+class Trainer(BaseTrainer):
+    """The trainer of Keras networks, and what every such trainer shares.
+
+    Subclasses implement `build` (the networks, drawn from Keras' global seed) and `fit`
+    (which starts with `reset(seed)`; with `final`, it saves the weights in the run folder,
+    `save`), and set `compiled_models` after calling this constructor.
 
     Attributes:
         config: the resolved experiment.
@@ -65,9 +132,7 @@ class Trainer(abc.ABC):
     """
 
     def __init__(self, config: ExperimentConfig, num_classes: int, run_dir=None):
-        self.config, self.num_classes = config, num_classes
-        self.run_folder = None if run_dir is None else RunFolder(run_dir)
-        self.selection, self.held_out = None, []
+        super().__init__(config, num_classes, run_dir)
         self.frame_level = config.data.window == 1
         self.networks = self.build()
         self.model = self.networks[-1]
@@ -85,24 +150,6 @@ class Trainer(abc.ABC):
     @abc.abstractmethod
     def build(self) -> tuple[keras.Model, ...]:
         """Freshly initialised networks; the last one is the model scored and exported."""
-
-    @abc.abstractmethod
-    def fit(self, info: data.DatasetInfo, subjects, seed: int, log=print,
-            final: bool = False) -> dict:
-        """Resets (`reset(seed)`), then trains on the clips of `subjects` only.
-
-        Args:
-            info: the converted dataset.
-            subjects: the training subjects of the fold (all subjects for the final model).
-            seed: the fit's seed (`SEED_STRIDE * training seed + fold`).
-            log: progress lines go here.
-            final: the run's all-subject model: its weights are saved in the run folder
-                (`save`).
-
-        Returns:
-            The per-epoch history: `loss`, `accuracy` (and `val_loss`, `val_accuracy` with
-            early stopping), as `CompiledModel.fit` gives it.
-        """
 
     def reset(self, seed: int) -> None:
         """Fresh initial weights and random-number states (dropout masks), as `build`
@@ -135,6 +182,19 @@ class Trainer(abc.ABC):
         """What the exported model needs beyond its config to prepare its input, for
         `assets/tfmer.json` (e.g. the appearance mask of the last fit); none by default."""
         return {}
+
+    def before_final(self) -> None:
+        """Keeps the state the final fit starts from (`reset(0)`) as `initial.weights.h5`,
+        for before/after Grad-CAM."""
+        self.reset(0)
+        self.save(INITIAL_WEIGHTS)
+
+    def export(self, classes, export_root, extra: dict) -> tuple:
+        """The SavedModel of `model` (`tfmer.export.export_saved_model`)."""
+        path = export.export_saved_model(self.model, self.config, classes, export_root,
+                                         extra={**extra, "gradcam_selection": self.selection,
+                                                **self.export_metadata()})
+        return path, f"SavedModel (serving_default: {self.config.data.input} -> probabilities)"
 
     def save(self, name: str = FINAL_WEIGHTS, model: keras.Model | None = None) -> None:
         """Saves the weights of `model` (default the exported model) in the run folder as

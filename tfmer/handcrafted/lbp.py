@@ -47,11 +47,23 @@ def uniform_mapping(points: int = 8) -> np.ndarray:
     return mapping
 
 
-def _nearest(volume, t, y, x):
-    """Samples at MATLAB's 1-based coordinates rounded by floor(v + 0.5)."""
-    def index(v):
-        return np.floor(v + 0.5).astype(int) - 1
-    return volume[index(t), index(y), index(x)]
+def _axis_offsets(first: int, stop: int, delta: float):
+    """The rounded offsets of neighbours at `delta` from centres `first..stop-1` (0-based)
+    along one axis, as `LBPTOP.m` rounds MATLAB's 1-based `floor(c + delta + 0.5)`: an int
+    when the same for every centre (a slice will do), else an int array per centre."""
+    centres = np.arange(first, stop) + 1
+    offsets = np.floor(centres + delta + 0.5).astype(int) - centres
+    return int(offsets[0]) if np.all(offsets == offsets[0]) else offsets
+
+
+def _shifted(volume, ranges, offsets):
+    """`volume` at every centre of `ranges` (`[(first, stop)]` per axis) moved by
+    `offsets` (an int or a per-centre array per axis, `_axis_offsets`)."""
+    if all(isinstance(o, int) for o in offsets):
+        return volume[tuple(slice(first + o, stop + o)
+                            for (first, stop), o in zip(ranges, offsets))]
+    return volume[np.ix_(*[np.arange(first, stop) + o for (first, stop), o in zip(ranges,
+                                                                                 offsets)])]
 
 
 def _bilinear(volume, t, y, x, fixed: str):
@@ -81,36 +93,40 @@ def _bilinear(volume, t, y, x, fixed: str):
     return np.floor(value)
 
 
-def _block_histograms(volume, radii, points, bilinear, mapping, bins) -> np.ndarray:
-    """`[3, bins]` normalised histograms of one block volume `[T, H, W]`."""
+def _codes(volume, radii, points: int, bilinear: bool) -> np.ndarray:
+    """uint16 `[3, T - 2 Rt, H - 2 B, W - 2 B]`: the XY, XT and YT codes of every centre at
+    least B = max(Rx, Ry) pixels from the frame's sides and Rt frames from the clip's ends.
+
+    A block's centres are a part of these, and their neighbours lie inside the block, so
+    the codes of the whole volume serve every block. Nearest samples are slices of the
+    volume where the rounded offset is the same for every centre (always, but for radii
+    and angles whose neighbour falls on a rounding tie)."""
     rx, ry, rt = radii
     border = max(rx, ry)
     frames, height, width = volume.shape
-    if frames - 2 * rt < 1 or height - 2 * border < 1 or width - 2 * border < 1:
-        raise ValueError(f"a block of {frames} x {height} x {width} (T x H x W) has no centre "
-                         f"pixel at least {border} px from its sides and {rt} frames from its "
-                         f"ends (radii {tuple(radii)})")
-    t, y, x = np.meshgrid(np.arange(rt, frames - rt), np.arange(border, height - border),
-                          np.arange(border, width - border), indexing="ij")
-    centre = volume[t, y, x]
-    t, y, x = t + 1, y + 1, x + 1  # MATLAB's coordinates, whose rounding the samples follow
-    angles = 2 * np.pi * np.arange(points) / points
-    codes = np.zeros((3,) + centre.shape, int)
-    for p, angle in enumerate(angles):
+    ranges = ((rt, frames - rt), (border, height - border), (border, width - border))
+    centre = volume[tuple(slice(first, stop) for first, stop in ranges)]
+    codes = np.zeros((3,) + centre.shape, np.uint16)
+    if bilinear:
+        t, y, x = np.meshgrid(*[np.arange(first, stop) + 1 for first, stop in ranges],
+                              indexing="ij")  # MATLAB's coordinates, whose rounding counts
+    for p in range(points):
+        angle = 2 * np.pi * p / points
         cos, sin = np.cos(angle), np.sin(angle)
-        planes = (  # (t, y, x) of the neighbour in XY, XT, YT, and the fixed axis
-            (t, y - ry * sin, x + rx * cos, "t"),
-            (t + rt * sin, y, x + rx * cos, "y"),
-            (t + rt * cos, y - ry * sin, x, "x"),
+        planes = (  # (dt, dy, dx) of the neighbour in XY, XT, YT, and the fixed axis
+            ((0, -ry * sin, rx * cos), "t"),
+            ((rt * sin, 0, rx * cos), "y"),
+            ((rt * cos, -ry * sin, 0), "x"),
         )
-        for plane, (nt, ny, nx, fixed) in enumerate(planes):
+        for plane, ((dt, dy, dx), fixed) in enumerate(planes):
             if bilinear:
-                neighbour = _bilinear(volume, nt, ny, nx, fixed)
+                neighbour = _bilinear(volume, t + dt, y + dy, x + dx, fixed)
             else:
-                neighbour = _nearest(volume, nt, ny, nx)
-            codes[plane] += (neighbour >= centre) * (1 << p)
-    histograms = np.stack([np.bincount(mapping[c.ravel()], minlength=bins) for c in codes])
-    return histograms / histograms.sum(axis=1, keepdims=True)
+                offsets = [_axis_offsets(first, stop, delta)
+                           for (first, stop), delta in zip(ranges, (dt, dy, dx))]
+                neighbour = _shifted(volume, ranges, offsets)
+            codes[plane] |= (neighbour >= centre).astype(np.uint16) << np.uint16(p)
+    return codes
 
 
 def lbp_top(volume, radii=(1, 1, 1), points: int = 8, grid=(1, 1), bilinear: bool = False,
@@ -136,7 +152,9 @@ def lbp_top(volume, radii=(1, 1, 1), points: int = 8, grid=(1, 1), bilinear: boo
         ValueError: not a `[T, H, W]` volume, bad radii, points or grid, or a block too small
             for the radii (naming the sizes).
     """
-    volume = np.asarray(volume, np.float64)
+    volume = np.asarray(volume)
+    if not np.issubdtype(volume.dtype, np.integer):
+        volume = volume.astype(np.float64)
     if volume.ndim != 3:
         raise ValueError(f"lbp_top needs a grey [T, H, W] volume, got shape {volume.shape}")
     radii = tuple(int(r) for r in radii)
@@ -149,14 +167,33 @@ def lbp_top(volume, radii=(1, 1, 1), points: int = 8, grid=(1, 1), bilinear: boo
         raise ValueError(f"grid must be (rows, cols) >= (1, 1), got {tuple(grid)}")
     mapping = uniform_mapping(points) if uniform else np.arange(2 ** points)
     bins = int(mapping.max()) + 1
-    block_height, block_width = volume.shape[1] // rows, volume.shape[2] // cols
+    frames, height, width = volume.shape
+    rx, ry, rt = radii
+    border = max(rx, ry)
+    block_height, block_width = height // rows, width // cols
+    if frames - 2 * rt < 1 or block_height - 2 * border < 1 or block_width - 2 * border < 1:
+        raise ValueError(f"a block of {frames} x {block_height} x {block_width} (T x H x W) has "
+                         f"no centre pixel at least {border} px from its sides and {rt} frames "
+                         f"from its ends (radii {radii})")
+    # Each centre's block (row-major), -1 where it lies within a block's border or in the
+    # dropped remainder; centres are those of `_codes`, from `border` on in y and x.
+    def block_of(size, count, length):
+        position = np.arange(border, size - border)
+        index, within = position // length, position % length
+        keep = (index < count) & (within >= border) & (within < length - border)
+        return np.where(keep, index, -1)
+
+    block_rows = block_of(height, rows, block_height)
+    block_cols = block_of(width, cols, block_width)
+    block = np.where((block_rows[:, None] >= 0) & (block_cols[None, :] >= 0),
+                     block_rows[:, None] * cols + block_cols[None, :], -1)
+    keep = np.broadcast_to(block >= 0, (frames - 2 * rt,) + block.shape).ravel()
+    slot = np.broadcast_to(block * bins, (frames - 2 * rt,) + block.shape).ravel()[keep]
     features = np.zeros((3, bins, rows * cols))
-    for row in range(rows):
-        for col in range(cols):
-            block = volume[:, row * block_height:(row + 1) * block_height,
-                           col * block_width:(col + 1) * block_width]
-            features[:, :, row * cols + col] = _block_histograms(block, radii, points,
-                                                                 bilinear, mapping, bins)
+    for plane, codes in enumerate(_codes(volume, radii, points, bilinear)):
+        counts = np.bincount(slot + mapping[codes.ravel()[keep]], minlength=rows * cols * bins)
+        histograms = counts.reshape(rows * cols, bins).astype(np.float64)
+        features[plane] = (histograms / histograms.sum(axis=1, keepdims=True)).T
     return features
 
 
@@ -164,7 +201,7 @@ TLCNN_GRID = (6, 6)
 TLCNN_RADII = (3, 3, 3)
 
 
-def lbp_top_tlcnn(clip, grid=TLCNN_GRID, radii=TLCNN_RADII) -> np.ndarray:
+def lbp_top_tlcnn(clip, grid=TLCNN_GRID, radii=TLCNN_RADII, points: int = 8) -> np.ndarray:
     """LBP-TOP in the setting of TLCNN's baseline (Wang et al. 2018, Section 4.3): on the
     R, G and B channels, concatenated; 6 x 6 blocks; radii 3 in X, Y and T; 8 neighbours in
     each plane; uniform patterns; nearest sampling (the Oulu default, the paper names
@@ -172,13 +209,14 @@ def lbp_top_tlcnn(clip, grid=TLCNN_GRID, radii=TLCNN_RADII) -> np.ndarray:
 
     Args:
         clip: `[T, H, W, 3]` RGB frames, 0..255.
+        grid, radii, points: as `lbp_top` (the paper's 6 x 6, (3, 3, 3), 8 by default).
 
     Returns:
-        float64 `[3 * 3 * 59 * rows * cols]`: `lbp_top` of R, then G, then B, each
-        flattened in its `[3, 59, blocks]` order.
+        float64 `[3 * 3 * 59 * rows * cols]` (59 bins for 8 points): `lbp_top` of R, then
+        G, then B, each flattened in its `[3, 59, blocks]` order.
     """
     clip = np.asarray(clip)
     if clip.ndim != 4 or clip.shape[-1] != 3:
         raise ValueError(f"lbp_top_tlcnn needs a [T, H, W, 3] RGB clip, got shape {clip.shape}")
-    return np.concatenate([lbp_top(clip[..., channel], radii=radii, grid=grid).ravel()
-                           for channel in range(3)])
+    return np.concatenate([lbp_top(clip[..., channel], radii=radii, points=points,
+                                   grid=grid).ravel() for channel in range(3)])

@@ -1,0 +1,137 @@
+"""The SVM baselines' engine: the feature cache, the SVM's probabilities and inner search,
+the run folder and export of a trained baseline, and the checks before training."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+from sklearn.svm import SVC
+
+import evaluate
+from tfmer import clip_features, data, experiments, export, protocols, svm
+from tfmer.config import HandcraftedConfig
+from tfmer.run_folder import FEATURES, RunFolder
+from tests.helpers import train_quick
+
+SETTINGS = HandcraftedConfig(method="lbptop", grid=(2, 2), radii=(1, 1, 1), kernel="linear")
+
+
+def test_features_round_trip_through_the_cache_and_reject_other_settings(tmp_path):
+    ragged = [np.arange(6, dtype=np.float32).reshape(2, 3), np.ones(4, np.float32)]
+    features = clip_features.Features(("a", "b"), {"": ragged, "tau3": [np.zeros(2)] * 2})
+    path = tmp_path / FEATURES
+    clip_features.save(features, SETTINGS, path)
+    loaded = clip_features.load(path, dataclasses.replace(SETTINGS, workers=3))  # same maths
+    assert loaded.clip_ids == ("a", "b") and list(loaded.variants) == ["", "tau3"]
+    for stored, read in zip(ragged, loaded.variants[""]):
+        np.testing.assert_array_equal(stored, read)
+    assert isinstance(loaded.select("", ["b", "a"]), list)  # ragged: one array per clip
+    np.testing.assert_array_equal(loaded.select("tau3", ["b"]), [[0, 0]])
+    assert clip_features.load(path, dataclasses.replace(SETTINGS, radii=(2, 2, 2))) is None
+    assert clip_features.load(tmp_path / "none.npz", SETTINGS) is None
+
+
+def test_probabilities_are_the_softmax_of_decision_values_with_absent_classes_zero():
+    class Fixed:  # decision values of classes 0 and 2 of 4 (classes 1 and 3 unseen)
+        classes_ = np.array([0, 2])
+
+        def decision_function(self, features):
+            return np.array([0.0, np.log(3.0)])[None].repeat(len(features), axis=0)
+
+    np.testing.assert_allclose(svm.probabilities(Fixed(), np.zeros((2, 1)), 4),
+                               [[0.25, 0, 0.75, 0]] * 2)
+
+    class Binary:  # one value d for classes_[1]: logits -d/2, d/2
+        classes_ = np.array([1, 3])
+
+        def decision_function(self, features):
+            return np.array([np.log(4.0)] * len(features))
+
+    np.testing.assert_allclose(svm.probabilities(Binary(), np.zeros((1, 1)), 4),
+                               [[0, 0.2, 0, 0.8]])
+
+
+def test_chi2_svm_equals_libsvm_on_the_chi2_kernel_computed_by_hand():
+    rng = np.random.default_rng(0)
+    train, test = rng.random((30, 5)), rng.random((7, 5))
+    labels = np.arange(30) % 3
+
+    def chi2(a, b):  # exp(-gamma * sum((x - y)^2 / (x + y))), gamma 1 / mean training distance
+        return np.array([[np.sum((x - y) ** 2 / (x + y)) for y in b] for x in a])
+
+    gamma = 1 / chi2(train, train).mean()
+    reference = SVC(C=2.0, kernel="precomputed").fit(np.exp(-gamma * chi2(train, train)),
+                                                      labels)
+    model = svm.Chi2SVC(C=2.0).fit(train, labels)
+    assert model.gamma_ == pytest.approx(gamma)
+    np.testing.assert_array_equal(model.predict(test),
+                                  reference.predict(np.exp(-gamma * chi2(test, train))))
+    np.testing.assert_allclose(model.decision_function(test),
+                               reference.decision_function(np.exp(-gamma * chi2(test, train))))
+
+
+def test_search_scores_candidates_on_inner_subject_folds_and_keeps_the_best():
+    rng = np.random.default_rng(1)
+    subjects = np.repeat([f"s{i}" for i in range(6)], 8)
+    labels = np.tile(np.arange(4), 12)
+    informative = np.eye(4)[labels] + rng.normal(0, 0.3, (48, 4))  # the class, plus noise
+    noise = rng.normal(0, 1, (48, 4))
+    settings = dataclasses.replace(SETTINGS, c=(1.0,), inner_folds=3)
+    best, table = svm.search(settings, {"noise": noise, "informative": informative}, labels,
+                             subjects, 4, seed=0)
+    assert best["variant"] == "informative"
+    # The informative variant's UF1, recomputed: 3 folds of 2 subjects, each predicted by
+    # an SVM fit on the other 4.
+    folds = [f["test_subjects"]
+             for f in protocols.make_folds(sorted(set(subjects)), "kfold3", 3, fold_seed=0)]
+    predicted = np.empty(48, int)
+    for test in folds:
+        inside = np.isin(subjects, test)
+        model = SVC(kernel="linear", C=1.0).fit(informative[~inside], labels[~inside])
+        predicted[inside] = model.predict(informative[inside])
+    f1 = [2 * np.sum((predicted == k) & (labels == k))
+          / (np.sum(predicted == k) + np.sum(labels == k)) for k in range(4)]
+    assert table[1]["uf1"] == pytest.approx(np.mean(f1))
+    assert table[0]["uf1"] < table[1]["uf1"]
+    assert svm.search(settings, {"": noise}, labels, subjects, 4) == (
+        {"variant": "", "C": 1.0, "gamma": None}, [])  # one candidate: nothing to search
+
+
+def test_a_baseline_trains_exports_and_its_export_scores_the_data_as_the_final_model(
+        builtin_dataset, tmp_path):
+    run_dir, model_dir = train_quick("lbptop_svm", builtin_dataset, tmp_path)
+    folder = RunFolder(run_dir)
+    rows, classes = folder.predictions()
+    assert len(rows) == 16 and classes == ("positive", "negative", "surprise", "others")
+    assert (run_dir / FEATURES).is_file()
+    assert json.loads((run_dir / "export.json").read_text())["saved_model"] == str(
+        model_dir.resolve())
+    metadata = export.load_metadata(model_dir)
+    assert metadata["preprocessing"]["input"] == "features"
+    assert metadata["preprocessing"]["handcrafted"]["grid"] == [2, 2]
+    # The export scores every clip as the final model does on the cached features.
+    info = data.load_info(builtin_dataset)
+    estimator, settings, chosen = export.load_svm(model_dir)
+    cached = clip_features.load(run_dir / FEATURES, settings)
+    expected = clip_features.predict(estimator, cached, chosen["variant"], info, info.clips)
+    out = tmp_path / "scored"
+    assert evaluate.main(["--model", str(model_dir), "--data", str(builtin_dataset),
+                          "--out", str(out)]) == 0
+    scored, _ = RunFolder(out).predictions()
+    assert [r["y_pred"] for r in scored] == [r["y_pred"] for r in expected]
+    np.testing.assert_allclose([r["probabilities"] for r in scored],
+                               [r["probabilities"] for r in expected], atol=1e-6)
+
+
+def test_clips_unfit_for_a_method_stop_the_run_naming_the_clip_and_the_way_out(
+        builtin_dataset):
+    info = data.load_info(builtin_dataset)
+    short = dataclasses.replace(SETTINGS, radii=(1, 1, 4))  # needs 9 frames, clips have 8
+    with pytest.raises(ValueError, match=r"clip .* has 8 frames, fewer than the 9 .* --tim"):
+        clip_features.check_clips(short, info, "lbptop_svm")
+    stripped = dataclasses.replace(info, clips=tuple(
+        {k: v for k, v in c.items() if k not in ("landmarks", "flow")} for c in info.clips))
+    with pytest.raises(ValueError, match=r"no onset -> apex motion .* --flow tvl1"):
+        clip_features.check_clips(experiments.get("biwoof_svm", "quick").handcrafted,
+                                  stripped, "biwoof_svm")

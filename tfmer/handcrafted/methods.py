@@ -1,0 +1,102 @@
+"""The handcrafted methods by name (`handcrafted.method`): what each reads of a clip, how
+short a clip may be, and its fold-independent features.
+
+`extract(clip, settings)` gives a clip's features under every candidate setting the inner
+search may choose (`{variant: array}`, one variant `""` for a method without candidates):
+they depend on the clip alone, so a run computes them once (`tfmer.clip_features`, in
+worker processes free of TensorFlow) and every fold reuses them. Free of TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+import numpy as np
+
+from tfmer.config import HandcraftedConfig
+from tfmer.handcrafted.biwoof import bi_woof
+from tfmer.handcrafted.grey import rgb2gray
+from tfmer.handcrafted.lbp import lbp_top_tlcnn
+from tfmer.handcrafted.stlbp_ip import stlbp_ip
+
+
+@dataclasses.dataclass(frozen=True)
+class ClipInputs:
+    """What a feature extractor may read of one converted clip.
+
+    Attributes:
+        clip_id: the clip's id (named in errors).
+        frames: uint8 `[T, H, W, 3]` RGB, as converted (cropped, TIM-normalised).
+        landmarks: float32 `[68, 2]` (x, y) of the first stored frame, or None.
+        motion: float32 `[H, W, 3]` onset -> apex u, v, strain as the converter stored
+            it, or None.
+    """
+
+    clip_id: str
+    frames: np.ndarray
+    landmarks: np.ndarray | None = None
+    motion: np.ndarray | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Method:
+    """One handcrafted method.
+
+    Attributes:
+        name: the `handcrafted.method` value.
+        extract: `extract(clip: ClipInputs, settings: HandcraftedConfig) -> {variant:
+            float array}`, the clip's features for each candidate setting.
+        min_frames: `min_frames(settings) -> int`, the fewest frames a clip may have.
+        landmarks: the method reads the stored landmarks.
+        motion: the method reads the converter's onset -> apex motion.
+    """
+
+    name: str
+    extract: Callable[[ClipInputs, HandcraftedConfig], dict]
+    min_frames: Callable[[HandcraftedConfig], int]
+    landmarks: bool = False
+    motion: bool = False
+
+
+def _lbptop(clip: ClipInputs, settings: HandcraftedConfig) -> dict:
+    return {"": lbp_top_tlcnn(clip.frames, grid=settings.grid, radii=settings.radii,
+                              points=settings.points)}
+
+
+def _stlbpip(clip: ClipInputs, settings: HandcraftedConfig) -> dict:
+    return {"": stlbp_ip(rgb2gray(clip.frames), grid=settings.grid, points=settings.points,
+                         radius=settings.radii[0])}
+
+
+def _biwoof(clip: ClipInputs, settings: HandcraftedConfig) -> dict:
+    return {"": bi_woof(clip.motion, grid=settings.grid)}
+
+
+METHODS = {method.name: method for method in (
+    Method("lbptop", _lbptop, lambda s: 2 * s.radii[2] + 1),
+    # Difference images 2..T form temporal texture images T - 1 wide for the 2D-LBP.
+    Method("stlbpip", _stlbpip, lambda s: 2 * s.radii[0] + 2),
+    Method("biwoof", _biwoof, lambda s: 2, motion=True),
+)}
+"""The methods by name."""
+
+
+def extract(clip: ClipInputs, settings: HandcraftedConfig) -> dict:
+    """One clip's features, `{variant: float32 array}` (a worker's task).
+
+    Raises:
+        ValueError: the extractor's, prefixed with the clip's id.
+    """
+    try:
+        found = method(settings.method).extract(clip, settings)
+    except ValueError as error:
+        raise ValueError(f"clip {clip.clip_id}: {error}") from None
+    return {variant: np.asarray(values, np.float32) for variant, values in found.items()}
+
+
+def method(name: str) -> Method:
+    """The method `name` (`ValueError` listing the known ones otherwise)."""
+    if name not in METHODS:
+        raise ValueError(f"unknown handcrafted method {name!r}; known: {', '.join(METHODS)}")
+    return METHODS[name]
