@@ -135,3 +135,19 @@ def test_clips_unfit_for_a_method_stop_the_run_naming_the_clip_and_the_way_out(
     with pytest.raises(ValueError, match=r"no onset -> apex motion .* --flow tvl1"):
         clip_features.check_clips(experiments.get("biwoof_svm", "quick").handcrafted,
                                   stripped, "biwoof_svm")
+
+
+@pytest.mark.parametrize("name", ["stlbpip_svm", "mdmo_svm", "fdm_svm", "biwoof_svm"])
+def test_every_baseline_runs_quick_with_finite_probabilities(name, builtin_dataset, tmp_path):
+    run_dir, model_dir = train_quick(name, builtin_dataset, tmp_path)
+    rows, _ = RunFolder(run_dir).predictions()
+    probabilities = np.array([r["probabilities"] for r in rows])
+    assert probabilities.shape == (16, 4) and np.all(np.isfinite(probabilities))
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1, atol=1e-5)
+    assert export.load_metadata(model_dir)["config"]["handcrafted"]["method"] == name[:-4]
+
+
+def test_a_baseline_has_no_keras_model_and_says_so():
+    with pytest.raises(ValueError, match="lbptop_svm classifies handcrafted features .* no "
+                                         "Keras model"):
+        experiments.build(experiments.get("lbptop_svm"), 4)

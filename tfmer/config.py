@@ -522,11 +522,33 @@ class ExperimentConfig:
             (features.degree >= 1, f"handcrafted.degree {features.degree} < 1"),
             (features.inner_folds >= 2, f"handcrafted.inner_folds {features.inner_folds} < 2"),
             (features.workers >= 0, f"handcrafted.workers {features.workers} < 0"),
+            *self._method_needs(),
             (self.data.window is None and self.data.input == "frames"
              and not self.transfer.stages and not self.data.flip,
              f"data.window {self.data.window}, data.input {self.data.input!r}, data.flip "
              f"{self.data.flip}: handcrafted features read whole clips as converted "
              f"(data.window none, data.input frames, data.flip false, no transfer.stages)"),
+        ]
+
+    def _method_needs(self) -> list:
+        """`(ok, message)` checks of the settings each handcrafted method reads."""
+        features, method = self.handcrafted, self.handcrafted.method
+        radii = {"lbptop": 3, "stlbpip": 1, "stclqp": 1}.get(method)
+        blocks = method in ("lbptop", "stlbpip", "stclqp", "biwoof")
+        flow = method in ("mdmo", "fdm")
+        return [
+            (not blocks or len(features.grid) == 2,
+             f"handcrafted.grid {tuple(features.grid)}: {method} cuts the face into rows,cols "
+             f"blocks"),
+            (radii is None or len(features.radii) == radii,
+             f"handcrafted.radii {tuple(features.radii)}: {method} takes {radii} radius(es)"),
+            (flow == (features.flow is not None),
+             f"handcrafted.flow {features.flow!r}: {method} "
+             + ("computes flow: name one of " + str(FLOW_METHODS) if flow
+                else "computes no flow (none)")),
+            (method != "fdm" or (features.grids and features.taus),
+             f"handcrafted.grids {tuple(features.grids)} and taus {tuple(features.taus)}: fdm "
+             f"chooses among candidate grids and taus (at least one of each)"),
         ]
 
     def to_dict(self) -> dict:

@@ -129,3 +129,70 @@ def biwoof_svm() -> ExperimentConfig:
                    HandcraftedConfig(method="biwoof", grid=(5, 5), kernel="linear",
                                      c=PENALTIES), tim=None,
                    paper="Liong et al. 2018; MEGC 2019 baseline")
+
+
+@register("mdmo_svm", trainer=SVMTrainer, quick=QUICK)
+def mdmo_svm() -> ExperimentConfig:
+    """MDMO + SVM: the main directional mean optical flow of 36 landmark regions, a
+    polynomial-kernel SVM.
+
+    Run: `python train.py --experiment mdmo_svm --data DIR` with DIR converted with face
+    landmarks (`python -m data_prep ... --crop dlib`, the default; TIM32 clips, `tlcnn4`);
+    with no `--data`, the built-in synthetic clips (they carry landmarks).
+
+    Reproduces: Table 3, MDMO, TIM32: folds 61.11, 61.26, 61.47, 64.15, 57.27, mean
+    61.05 % (TIM64: 62.65 %).
+
+    As published (Section 4.3, after Liu et al. 2016): 36 regions of interest from facial
+    landmarks; optical flow from the first frame to every later frame, in polar form; 8
+    direction bins, the main direction's mean vector per region; 36 x 2 values, magnitudes
+    weighted by lambda = 0.77 and angles by 1 - lambda; an SVM with a polynomial kernel
+    (`tfmer.handcrafted.mdmo`, whose docstring names every reconstruction).
+
+    Deliberate changes and choices the paper leaves open:
+    * Landmarks: dlib's 68 points stored by the converter for the first frame instead of
+      DRMF's 66 (the 66 map onto 68 by inserting the inner mouth corners 60 and 64, which
+      no region uses); regions as meb's transcription of the paper's layout.
+    * Flow: Farneback (OpenCV, computed at feature extraction from the stored frames)
+      instead of RLOF, which OpenCV's bindings here do not offer; TV-L1 costs over 4 s a
+      clip for 31 flows. Head motion removed by an affine fit on stable landmarks.
+    * SVM: polynomial kernel of degree 3 (scikit-learn's default; not given), gamma
+      `scale`, the penalty chosen from `PENALTIES` by 3-fold inner cross-validation on each
+      fold's training subjects.
+    """
+    return _config("mdmo_svm", "MDMO (36 landmark regions, lambda 0.77) + polynomial SVM",
+                   HandcraftedConfig(method="mdmo", flow="farneback", weight=0.77,
+                                     kernel="poly", degree=3, c=PENALTIES))
+
+
+@register("fdm_svm", trainer=SVMTrainer,
+          quick={**QUICK, "handcrafted.grids": [4], "handcrafted.taus": [3]})
+def fdm_svm() -> ExperimentConfig:
+    """FDM + RBF SVM: the Facial Dynamics Map, one principal flow direction per
+    spatiotemporal cuboid, quantised.
+
+    Run: `python train.py --experiment fdm_svm --data DIR` (TIM32 clips, `tlcnn4`; TIM64:
+    `--set data.tim=64 --set handcrafted.taus=7,10,12`); with no `--data`, the built-in
+    synthetic clips (the same settings).
+
+    Reproduces: Table 3, FDM, TIM32: folds 53.57, 41.96, 48.21, 49.11, 44.64, mean 47.50 %
+    (TIM64: 46.61 %).
+
+    As published (Section 4.3, after Xu et al. 2017): dense optical flow between
+    consecutive frames cut into P x Q x floor(T / tau) cuboids, an optimal direction for
+    each, quantised, the Facial Dynamics Map classified by an SVM with an RBF kernel; P x Q
+    among 4 x 4, 6 x 6, 8 x 8, 12 x 12, 16 x 16 and tau among 3, 6, 10 for TIM32 (7, 10,
+    12 for TIM64) (`tfmer.handcrafted.fdm`, whose docstring names every reconstruction).
+
+    Deliberate changes and choices the paper leaves open:
+    * P x Q and tau: chosen with the penalty by 3-fold inner cross-validation on each
+      fold's training subjects; the paper keeps the setting with the best test accuracy
+      ("We choose the best accuracy as the final accuracy in each training"), which
+      flatters it.
+    * Flow: Farneback (OpenCV) at feature extraction; the paper's pixel-level
+      pre-alignment is not reproduced (not described in enough detail).
+    * SVM: gamma `scale` (not given), the penalty from `PENALTIES`.
+    """
+    return _config("fdm_svm", "FDM (principal flow directions of cuboids) + RBF SVM",
+                   HandcraftedConfig(method="fdm", flow="farneback", grids=(4, 6, 8, 12, 16),
+                                     taus=(3, 6, 10), kernel="rbf", c=PENALTIES))

@@ -16,8 +16,10 @@ import numpy as np
 
 from tfmer.config import HandcraftedConfig
 from tfmer.handcrafted.biwoof import bi_woof
+from tfmer.handcrafted.fdm import consecutive_flows, fdm_candidates
 from tfmer.handcrafted.grey import rgb2gray
 from tfmer.handcrafted.lbp import lbp_top_tlcnn
+from tfmer.handcrafted.mdmo import flows_from_first, mdmo
 from tfmer.handcrafted.stlbp_ip import stlbp_ip
 
 
@@ -73,11 +75,30 @@ def _biwoof(clip: ClipInputs, settings: HandcraftedConfig) -> dict:
     return {"": bi_woof(clip.motion, grid=settings.grid)}
 
 
+def _mdmo(clip: ClipInputs, settings: HandcraftedConfig) -> dict:
+    return {"": mdmo(flows_from_first(clip.frames, settings.flow), clip.landmarks,
+                     lam=settings.weight)}
+
+
+def fdm_variant(size: int, tau: int) -> str:
+    """The feature variant of FDM's `size x size` grid and `tau`."""
+    return f"{size}x{size} tau {tau}"
+
+
+def _fdm(clip: ClipInputs, settings: HandcraftedConfig) -> dict:
+    found = fdm_candidates(consecutive_flows(clip.frames, settings.flow), settings.taus,
+                           grids=[(size, size) for size in settings.grids])
+    return {fdm_variant(grid[0], tau): values for (grid, tau), values in found.items()}
+
+
 METHODS = {method.name: method for method in (
     Method("lbptop", _lbptop, lambda s: 2 * s.radii[2] + 1),
     # Difference images 2..T form temporal texture images T - 1 wide for the 2D-LBP.
     Method("stlbpip", _stlbpip, lambda s: 2 * s.radii[0] + 2),
     Method("biwoof", _biwoof, lambda s: 2, motion=True),
+    Method("mdmo", _mdmo, lambda s: 2, landmarks=True),
+    # T frames give T - 1 flows, cut into floor((T - 1) / tau) cuboids in time.
+    Method("fdm", _fdm, lambda s: max(s.taus) + 1),
 )}
 """The methods by name."""
 
