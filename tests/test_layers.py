@@ -136,9 +136,11 @@ def test_tfmer_never_imports_data_prep():
             if t.startswith("data_prep")] == []
 
 
-@pytest.mark.parametrize("module", ["train", "evaluate", "data_prep.__main__", "data_prep.builtin"])
-def test_entry_points_load_no_tensorflow_at_import(module):
-    """Spawned converter workers re-import a script's top level: it must not load TensorFlow."""
+@pytest.mark.parametrize("module", ["train", "evaluate", "data_prep.__main__", "data_prep.builtin",
+                                    "tfmer.handcrafted.methods", "tfmer.svm"])
+def test_entry_points_and_worker_tasks_load_no_tensorflow_at_import(module):
+    """Spawned converter and feature workers re-import a script's top level and their task's
+    module (`tfmer.handcrafted.methods.extract`): none may load TensorFlow."""
     code = f"import sys, {module}; print('tensorflow' in sys.modules, 'keras' in sys.modules)"
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                             text=True, check=True)

@@ -12,6 +12,7 @@ import evaluate
 from tfmer import clip_features, data, experiments, export, protocols, svm
 from tfmer.config import HandcraftedConfig
 from tfmer.run_folder import FEATURES, RunFolder
+from tfmer.training import SVMTrainer
 from tests.helpers import train_quick
 
 SETTINGS = HandcraftedConfig(method="lbptop", grid=(2, 2), radii=(1, 1, 1), kernel="linear")
@@ -112,7 +113,8 @@ def test_a_baseline_trains_exports_and_its_export_scores_the_data_as_the_final_m
     assert metadata["preprocessing"]["handcrafted"]["grid"] == [2, 2]
     # The export scores every clip as the final model does on the cached features.
     info = data.load_info(builtin_dataset)
-    estimator, settings, chosen = export.load_svm(model_dir)
+    estimator, settings, chosen, learned = export.load_svm(model_dir)
+    assert learned is None  # LBP-TOP learns nothing before its SVM
     cached = clip_features.load(run_dir / FEATURES, settings)
     expected = clip_features.predict(estimator, cached, chosen["variant"], info, info.clips)
     out = tmp_path / "scored"
@@ -137,7 +139,8 @@ def test_clips_unfit_for_a_method_stop_the_run_naming_the_clip_and_the_way_out(
                                   stripped, "biwoof_svm")
 
 
-@pytest.mark.parametrize("name", ["stlbpip_svm", "mdmo_svm", "fdm_svm", "biwoof_svm"])
+@pytest.mark.parametrize("name", ["stlbpip_svm", "mdmo_svm", "fdm_svm", "biwoof_svm",
+                                  "stclqp_svm"])
 def test_every_baseline_runs_quick_with_finite_probabilities(name, builtin_dataset, tmp_path):
     run_dir, model_dir = train_quick(name, builtin_dataset, tmp_path)
     rows, _ = RunFolder(run_dir).predictions()
@@ -151,3 +154,26 @@ def test_a_baseline_has_no_keras_model_and_says_so():
     with pytest.raises(ValueError, match="lbptop_svm classifies handcrafted features .* no "
                                          "Keras model"):
         experiments.build(experiments.get("lbptop_svm"), 4)
+
+
+def test_a_learning_baseline_exports_what_it_learnt_and_scores_new_data_as_in_training(
+        builtin_dataset, tmp_path):
+    """STCLQP learns its codebooks from the training clips: the export carries the final
+    fit's, and `evaluate.py --model` recomputes the features with them."""
+    info = data.load_info(builtin_dataset)
+    config = dataclasses.replace(experiments.get("stclqp_svm", "quick"),
+                                 data=dataclasses.replace(
+                                     experiments.get("stclqp_svm", "quick").data,
+                                     classes=info.classes))
+    trainer = SVMTrainer(config, len(info.classes))
+    trainer.plan(info, [(list(info.subjects[:2]), 5), (list(info.subjects), 0)])
+    trainer.fit(info, info.subjects[:2], seed=5)
+    fold_books = trainer.learned
+    trainer.fit(info, info.subjects, seed=0, final=True)
+    assert not np.array_equal(fold_books["sign_XY_words"], trainer.learned["sign_XY_words"])
+    expected = trainer.predict(info, info.subjects)
+    model_dir, _ = trainer.export(info.classes, tmp_path / "saved", extra={"tim": 8})
+    assert (model_dir / export.LEARNED).is_file()
+    scored = export.evaluate_export(model_dir, builtin_dataset)
+    assert scored["pooled"]["accuracy"] == pytest.approx(
+        np.mean([r["y_pred"] == r["y_true"] for r in expected]))

@@ -25,7 +25,14 @@ import tqdm
 from tfmer import data, records, svm
 from tfmer.config import HandcraftedConfig
 from tfmer.files import atomic
-from tfmer.handcrafted.methods import ClipInputs, extract, method
+from tfmer.handcrafted.methods import (
+    ClipInputs,
+    apply_task,
+    extract,
+    method,
+    sample_task,
+    set_learned,
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -101,7 +108,7 @@ def check_clips(settings: HandcraftedConfig, info: data.DatasetInfo, experiment:
                 f"none; convert it again with `python -m data_prep ... --flow tvl1`")
 
 
-def _clip_inputs(info: data.DatasetInfo, subjects=None):
+def read_inputs(info: data.DatasetInfo, subjects=None):
     """The clips of `subjects` (all when None) as `ClipInputs`, frames decoded, in shard
     order."""
     dataset = data.read_clips(info, subjects).map(
@@ -120,43 +127,93 @@ def _workers(settings: HandcraftedConfig) -> int:
     return settings.workers or os.cpu_count() or 1
 
 
+def _map(task, settings: HandcraftedConfig, info: data.DatasetInfo, subjects, what: str,
+         learned=None) -> dict:
+    """`{clip_id: task(clip, settings)}` over the clips of `subjects` (all when None), in
+    `settings.workers` processes (in this one with 1), with a progress bar; `learned` (a
+    list) is handed to every process once (`tfmer.handcrafted.methods.set_learned`)."""
+    clips = info.clips if subjects is None else info.clips_of(subjects)
+    workers = _workers(settings)
+    found: dict = {}
+    bar = tqdm.tqdm(total=len(clips), desc=f"{settings.method} {what}", unit="clip",
+                    leave=False)
+    with bar:
+        if workers == 1:
+            set_learned(learned or [])
+            for clip in read_inputs(info, subjects):
+                found[clip.clip_id] = task(clip, settings)
+                bar.update()
+            return found
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(
+                workers, mp_context=context, initializer=set_learned,
+                initargs=(learned or [],)) as pool:
+            pending = {}
+            for clip in read_inputs(info, subjects):
+                pending[pool.submit(task, clip, settings)] = clip.clip_id
+                if len(pending) >= 2 * workers:  # bounded: frames wait in the reader
+                    done, _ = concurrent.futures.wait(
+                        pending, return_when=concurrent.futures.FIRST_COMPLETED)
+                    for future in done:
+                        found[pending.pop(future)] = future.result()
+                        bar.update()
+            for future in concurrent.futures.as_completed(pending):
+                found[pending[future]] = future.result()
+                bar.update()
+    return found
+
+
 def compute(settings: HandcraftedConfig, info: data.DatasetInfo, subjects=None,
             log=print) -> Features:
     """The features of the clips of `subjects` (all when None), extracted by
     `settings.workers` processes (in this one with 1), with a progress bar."""
-    clips = info.clips if subjects is None else info.clips_of(subjects)
-    workers = _workers(settings)
-    found: dict = {}
-    bar = tqdm.tqdm(total=len(clips), desc=f"{settings.method} features", unit="clip",
-                    leave=False)
-    with bar:
-        if workers == 1:
-            for clip in _clip_inputs(info, subjects):
-                found[clip.clip_id] = extract(clip, settings)
-                bar.update()
-        else:
-            context = multiprocessing.get_context("spawn")
-            with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
-                pending = {}
-                for clip in _clip_inputs(info, subjects):
-                    pending[pool.submit(extract, clip, settings)] = clip.clip_id
-                    if len(pending) >= 2 * workers:  # bounded: frames wait in the reader
-                        done, _ = concurrent.futures.wait(
-                            pending, return_when=concurrent.futures.FIRST_COMPLETED)
-                        for future in done:
-                            found[pending.pop(future)] = future.result()
-                            bar.update()
-                for future in concurrent.futures.as_completed(pending):
-                    found[pending[future]] = future.result()
-                    bar.update()
-    clip_ids = tuple(c["id"] for c in clips)
+    found = _map(extract, settings, info, subjects, "features")
+    clip_ids = tuple(c["id"] for c in (info.clips if subjects is None
+                                       else info.clips_of(subjects)))
     variants = {variant: [found[clip_id][variant] for clip_id in clip_ids]
                 for variant in found[clip_ids[0]]}
-    log(f"  {settings.method} features of {len(clip_ids)} clips ({workers} worker(s)): "
-        + ", ".join(f"{variant or 'features'} {_size(values)}"
-                    for variant, values in list(variants.items())[:4])
+    log(f"  {settings.method} features of {len(clip_ids)} clips ({_workers(settings)} "
+        f"worker(s)): " + ", ".join(f"{variant or 'features'} {_size(values)}"
+                                    for variant, values in list(variants.items())[:4])
         + (f", ... ({len(variants)} candidate settings)" if len(variants) > 4 else ""))
     return Features(clip_ids, variants)
+
+
+def compute_learned(settings: HandcraftedConfig, info: data.DatasetInfo, fits,
+                    log=print) -> tuple[list, list]:
+    """A learning method's features (`tfmer.handcrafted.methods`: STCLQP's codebooks) for
+    several fits at once: every clip's `sample` (one pass), each fit's `learn` on the
+    samples of its training subjects alone, then every clip's `apply` under all of them
+    (a second pass: the clip's codes are computed once for every fit).
+
+    Args:
+        fits: `[(training subjects, seed)]`.
+
+    Returns:
+        `(features, learned)`: a `Features` (variant `""`, every clip) and the learned part
+        per fit, in the order of `fits`.
+    """
+    spec = method(settings.method)
+    samples = _map(sample_task, settings, info, None, "samples")
+    learned = []
+    for subjects, seed in fits:
+        learned.append(spec.learn([samples[c["id"]] for c in info.clips_of(subjects)],
+                                  settings, seed))
+    log(f"  {settings.method}: what it learns fit on the training clips of {len(fits)} "
+        f"fit(s), each alone")
+    features = apply_learned(settings, info, learned)
+    log(f"  {settings.method} features of {len(info.clips)} clips under {len(fits)} fit(s) "
+        f"({_workers(settings)} worker(s)): {_size(features[0].variants[''])}")
+    return features, learned
+
+
+def apply_learned(settings: HandcraftedConfig, info: data.DatasetInfo, learned: list) -> list:
+    """Every clip's features under each of a learning method's `learned` parts: a
+    `Features` (variant `""`) per part, in their order (one pass over the clips)."""
+    found = _map(apply_task, settings, info, None, "features", learned)
+    clip_ids = tuple(c["id"] for c in info.clips)
+    return [Features(clip_ids, {"": [found[clip_id][k] for clip_id in clip_ids]})
+            for k in range(len(learned))]
 
 
 def _size(values) -> str:

@@ -29,6 +29,8 @@ from tfmer.run_folder import METRICS, RunFolder
 METADATA = "assets/tfmer.json"
 SVM_MODEL = "model.skops"
 """An SVM baseline's pipeline in its export folder."""
+LEARNED = "learned.npz"
+"""A learning SVM baseline's learned part of its features (STCLQP's codebooks), beside."""
 
 
 def next_version(root) -> int:
@@ -127,8 +129,8 @@ def _metadata(config, classes, version: int, tensor: dict, preprocessing: dict,
     }
 
 
-def export_svm(estimator, config, classes, export_root="saved_models",
-               extra=None) -> pathlib.Path:
+def export_svm(estimator, config, classes, export_root="saved_models", extra=None,
+               learned: dict | None = None) -> pathlib.Path:
     """Exports an SVM baseline's final pipeline with its feature settings.
 
     Args:
@@ -138,10 +140,12 @@ def export_svm(estimator, config, classes, export_root="saved_models",
         export_root: root folder; the model goes to `<root>/<experiment>/<version>/`.
         extra: more metadata; its `chosen` entry (the candidate setting the pipeline was
             fit with, `tfmer.svm.search`) goes into `preprocessing`.
+        learned: what the features learnt from the training clips (STCLQP's codebooks, a
+            dict of arrays), saved as `learned.npz`; None for the other methods.
 
     Returns:
-        The version folder (`model.skops`, `assets/tfmer.json`), written under a temporary
-        name and renamed when complete.
+        The version folder (`model.skops`, `assets/tfmer.json`, `learned.npz`), written
+        under a temporary name and renamed when complete.
     """
     root = pathlib.Path(export_root) / config.name
     root.mkdir(parents=True, exist_ok=True)
@@ -159,17 +163,25 @@ def export_svm(estimator, config, classes, export_root="saved_models",
     with atomic(final) as temporary:
         temporary.mkdir()
         svm.save(estimator, temporary / SVM_MODEL)
+        if learned is not None:
+            np.savez(temporary / LEARNED, **learned)
         write_json_atomic(temporary / METADATA, _metadata(config, classes, version, tensor,
                                                           preprocessing, extra))
     return final
 
 
 def load_svm(model_dir) -> tuple:
-    """An exported SVM baseline: `(pipeline, handcrafted settings, chosen candidate)`."""
+    """An exported SVM baseline: `(pipeline, handcrafted settings, chosen candidate,
+    learned part of the features or None)`."""
     metadata = load_metadata(model_dir)
     config = ExperimentConfig.from_dict(metadata["config"], source=f"{model_dir}/{METADATA}")
+    path = pathlib.Path(model_dir) / LEARNED
+    learned = None
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as stored:
+            learned = dict(stored)
     return (svm.load(pathlib.Path(model_dir) / SVM_MODEL), config.handcrafted,
-            metadata["preprocessing"]["chosen"])
+            metadata["preprocessing"]["chosen"], learned)
 
 
 def appearance_mask(recorded: dict) -> np.ndarray:
@@ -221,10 +233,11 @@ def evaluate_export(model_dir, data_dir, out_dir=None) -> dict:
 def _score_svm(model_dir, info: data.DatasetInfo, experiment: str) -> list[dict]:
     """Every clip's probabilities from an exported SVM baseline: the features computed as
     in training (`tfmer.clip_features`), then the pipeline."""
-    estimator, settings, chosen = load_svm(model_dir)
+    estimator, settings, chosen, learned = load_svm(model_dir)
     clip_features.check_clips(settings, info, experiment)
-    return clip_features.predict(estimator, clip_features.compute(settings, info),
-                                 chosen["variant"], info, info.clips)
+    features = (clip_features.compute(settings, info) if learned is None
+                else clip_features.apply_learned(settings, info, [learned])[0])
+    return clip_features.predict(estimator, features, chosen["variant"], info, info.clips)
 
 
 def _score_saved_model(model_dir, info: data.DatasetInfo, metadata: dict) -> list[dict]:

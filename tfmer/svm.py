@@ -24,12 +24,15 @@ import itertools
 import numpy as np
 import skops.io
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.compose import ColumnTransformer
 from sklearn.metrics.pairwise import additive_chi2_kernel, chi2_kernel
 from sklearn.pipeline import make_pipeline
 from sklearn.svm import SVC
 
 from tfmer import metrics, protocols
 from tfmer.config import HandcraftedConfig
+from tfmer.handcrafted.slpp import SupervisedLPP
+from tfmer.handcrafted.stclqp import COMPONENTS
 
 TRUSTED_MODULES = ("sklearn.", "numpy.", "numpy", "tfmer.", "builtins")
 """Modules whose types `load` trusts in a saved model."""
@@ -91,8 +94,17 @@ def classifier(settings: HandcraftedConfig, candidate: dict, seed: int = 0):
 
 
 def _before_svm(settings: HandcraftedConfig, seed: int) -> list:
-    """The steps a method learns from training clips before its SVM."""
-    return []
+    """The steps a method learns from training clips before its SVM: STCLQP reduces each
+    component (sign, magnitude, orientation: a third of the features each,
+    `tfmer.handcrafted.stclqp`) by its own supervised locality preserving projection and
+    concatenates them (TLCNN, Section 4.3)."""
+    if settings.method != "stclqp":
+        return []
+    width = 3 * int(np.prod(settings.grid)) * settings.words  # planes x blocks x words
+    components = settings.components or None  # None: SLPP's default, classes - 1
+    return [ColumnTransformer(
+        [(name, SupervisedLPP(n_components=components), list(range(c * width, (c + 1) * width)))
+         for c, name in enumerate(COMPONENTS)])]
 
 
 def probabilities(estimator, features, num_classes: int) -> np.ndarray:

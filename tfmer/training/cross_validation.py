@@ -172,6 +172,9 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
         f"{config.protocol.protocol} ({len(folds)} folds) x {config.protocol.seeds} seed(s) on "
         f"{info.name}: {len(info.clips)} clips, {len(info.subjects)} subjects")
     trainer = make_trainer(config, len(info.classes), run_dir)
+    trainer.plan(info, [(fold["train_subjects"], SEED_STRIDE * seed + fold["fold"])
+                        for seed in range(config.protocol.seeds) for fold in folds]
+                 + ([(list(info.subjects), 0)] if export_final else []), log)
     rows, histories, selections = [], [], []
     for seed in range(config.protocol.seeds):
         for fold in folds:

@@ -1,10 +1,13 @@
 """The trainer of the handcrafted baselines: features once per run, an SVM per fold.
 
-`SVMTrainer` computes every clip's features at its first fit (`tfmer.clip_features`, cached
-in the run folder as `features.npz`) and, for each fit, chooses the candidate setting by
-inner cross-validation on the fit's training subjects and fits the method's pipeline on
-all of them (`tfmer.svm`). The fold's test subjects are only predicted. It has no epochs:
-its history is empty, and its choices per fold go to `search.json` and `search.png`.
+`SVMTrainer` computes every clip's features once (`tfmer.clip_features`, cached in the run
+folder as `features.npz`) and, for each fit, chooses the candidate setting by inner
+cross-validation on the fit's training subjects and fits the method's pipeline on all of
+them (`tfmer.svm`). A method that learns part of its features from training clips
+(STCLQP's codebooks) learns it for every fit of the run from that fit's training subjects
+alone, in one pass over the clips (`plan`; not cached). The fold's test subjects are only
+predicted. It has no epochs: its history is empty, and its choices per fold go to
+`search.json` and `search.png`.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import numpy as np
 
 from tfmer import clip_features, data, export, plots, svm
 from tfmer.config import ExperimentConfig
+from tfmer.handcrafted.methods import method
 from tfmer.run_folder import FEATURES, SEARCH, SEARCH_PNG, RunFolder
 from tfmer.training.trainer import BaseTrainer
 
@@ -21,27 +25,46 @@ class SVMTrainer(BaseTrainer):
     """A handcrafted method's features and SVM (`config.handcrafted`).
 
     Attributes:
-        features: every clip's `clip_features.Features`, computed at the first fit.
+        features: the last fit's `clip_features.Features` of every clip.
+        learned: the last fit's learned part of the features (STCLQP's codebooks), or None.
         estimator: the last fit's pipeline.
         chosen: the last fit's candidate setting (`{"variant", "C", "gamma"}`).
     """
 
     def __init__(self, config: ExperimentConfig, num_classes: int, run_dir=None):
         super().__init__(config, num_classes, run_dir)
-        self.features, self.estimator, self.chosen = None, None, None
+        self.features, self.learned, self.estimator, self.chosen = None, None, None, None
+        self.learns = method(config.handcrafted.method).learn is not None
+        self._planned: dict = {}  # (subjects, seed) -> (Features, learned)
 
-    def _features(self, info: data.DatasetInfo, log) -> clip_features.Features:
-        if self.features is None:
-            settings = self.config.handcrafted
-            self.features = (clip_features.compute(settings, info, log=log)
-                             if self.run_folder is None else
-                             clip_features.cached(settings, info, self.run_folder.file(FEATURES),
-                                                  log=log))
+    def plan(self, info: data.DatasetInfo, fits: list, log=print) -> None:
+        """Every clip's features: fold-independent ones read from or written to the run
+        folder's cache; a learning method's for all `fits` at once."""
+        settings = self.config.handcrafted
+        if not self.learns:
+            if self.features is None:
+                self.features = (clip_features.compute(settings, info, log=log)
+                                 if self.run_folder is None else
+                                 clip_features.cached(settings, info,
+                                                      self.run_folder.file(FEATURES), log=log))
+            return
+        features, learned = clip_features.compute_learned(settings, info, fits, log)
+        for (subjects, seed), part, learnt in zip(fits, features, learned):
+            self._planned[(tuple(sorted(subjects)), seed)] = (part, learnt)
+
+    def _features(self, info: data.DatasetInfo, subjects, seed: int, log):
+        """The features of a fit (planned now when `plan` was not called with it)."""
+        key = (tuple(sorted(subjects)), seed)
+        if (key not in self._planned) if self.learns else (self.features is None):
+            self.plan(info, [(subjects, seed)], log)
+        if self.learns:
+            self.features, self.learned = self._planned[key]
         return self.features
 
     def fit(self, info: data.DatasetInfo, subjects, seed: int, log=print,
             final: bool = False) -> dict:
-        features, settings = self._features(info, log), self.config.handcrafted
+        features = self._features(info, subjects, seed, log)
+        settings = self.config.handcrafted
         clips = info.clips_of(subjects)
         clip_ids = [c["id"] for c in clips]
         labels = np.array([info.classes.index(c["label"]) for c in clips])
@@ -72,6 +95,6 @@ class SVMTrainer(BaseTrainer):
     def export(self, classes, export_root, extra: dict) -> tuple:
         """The final pipeline with its feature settings (`tfmer.export.export_svm`)."""
         path = export.export_svm(self.estimator, self.config, classes, export_root,
-                                 extra={**extra, "chosen": self.chosen})
+                                 extra={**extra, "chosen": self.chosen}, learned=self.learned)
         return path, (f"scikit-learn pipeline ({export.SVM_MODEL}) on "
                       f"{self.config.handcrafted.method} features")

@@ -94,6 +94,11 @@ class BaseTrainer(abc.ABC):
             (for `frame_level` trainers also `window_probabilities`).
         """
 
+    def plan(self, info: data.DatasetInfo, fits: list, log=print) -> None:
+        """Called once before the run's fits with all of them, `[(training subjects,
+        seed)]` in the order `fit` will see them (a trainer may prepare what several fits
+        share in one pass; nothing by default)."""
+
     def before_final(self) -> None:
         """Called before the final model's fit (a network keeps its initial weights)."""
 
