@@ -68,20 +68,31 @@ def per_clip_and_throughput() -> None:
     cli.import_tensorflow()
     from data_prep import builtin
     from tfmer import clip_features, data, experiments
-    from tfmer.handcrafted.methods import extract
+    from tfmer.handcrafted.methods import extract, method
 
     info = data.load_info(builtin.clips())
     clip = next(clip_features.read_inputs(info, [info.subjects[0]]))
     print(f"\n{'experiment':<12} {'ms/clip':>8} {'1 worker':>10} {'2 workers':>10}  (clips/s, "
-          f"{len(info.clips)} clips read, decoded and extracted)")
+          f"{len(info.clips)} clips read, decoded and extracted; STCLQP: sample, codebooks "
+          f"of one fold, features)")
     for name in BASELINES:
         settings = experiments.get(name, "builtin").handcrafted
-        one = _best(lambda: extract(clip, settings), repeats=3)
+        spec = method(settings.method)
+        if spec.learn is None:
+            one = _best(lambda: extract(clip, settings), repeats=3)
+        else:  # the per-clip cost of a learning method: its sample, then its features
+            learned = [spec.learn([spec.sample(clip, settings)], settings, 0)]
+            one = _best(lambda: (spec.sample(clip, settings),
+                                 spec.apply(clip, settings, learned)), repeats=3)
         rates = []
         for workers in (1, 2):
+            chosen = dataclasses.replace(settings, workers=workers)
             started = time.perf_counter()
-            clip_features.compute(dataclasses.replace(settings, workers=workers), info,
-                                  log=lambda line: None)
+            if spec.learn is None:
+                clip_features.compute(chosen, info, log=lambda line: None)
+            else:
+                clip_features.compute_learned(chosen, info, [(info.subjects, 0)],
+                                              log=lambda line: None)
             rates.append(len(info.clips) / (time.perf_counter() - started))
         print(f"{name:<12} {1000 * one:>8.1f} {rates[0]:>10.1f} {rates[1]:>10.1f}", flush=True)
 

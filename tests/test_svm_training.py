@@ -177,3 +177,13 @@ def test_a_learning_baseline_exports_what_it_learnt_and_scores_new_data_as_in_tr
     scored = export.evaluate_export(model_dir, builtin_dataset)
     assert scored["pooled"]["accuracy"] == pytest.approx(
         np.mean([r["y_pred"] == r["y_true"] for r in expected]))
+
+
+def test_mdmo_on_clips_without_landmarks_stops_before_any_feature(builtin_dataset, tmp_path):
+    info = data.load_info(builtin_dataset)
+    stripped = dataclasses.replace(info, clips=tuple(
+        {**c, "landmarks": c["id"] != info.clips[3]["id"]} for c in info.clips))
+    with pytest.raises(ValueError, match=f"clip {info.clips[3]['id']} .* has no landmarks "
+                                         r"\(1 clip\(s\) in all\).*--crop dlib"):
+        clip_features.check_clips(experiments.get("mdmo_svm").handcrafted, stripped,
+                                  "mdmo_svm")

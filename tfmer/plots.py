@@ -228,7 +228,7 @@ def plot_search(selections, path, title="Inner search"):
     """
     if not selections or not all(s["candidates"] for s in selections):
         raise ValueError("plot_search needs every fold's candidates; got none")
-    names = [", ".join(f"{k} {v:g}" if isinstance(v, float) else f"{k} {v}"
+    names = [", ".join(str(v) if k == "variant" else f"{k} {v:g}"
                        for k, v in c.items() if k not in ("uf1", "uar") and v not in ("", None))
              for c in selections[0]["candidates"]]
     fig = Figure(figsize=(min(max(7.0, 3.0 + 0.25 * len(names)), 18.0), 5.0), dpi=_DPI,
