@@ -675,7 +675,8 @@ def _parse(text: str, hint, assignment: str):
             return tuple(number(str(v).strip()) for v in items if str(v).strip())
         except ValueError:
             raise ValueError(f"--set {assignment!r}: {text!r} is not a list of "
-                             f"{number.__name__}s (e.g. 1024,256)") from None
+                             f"{'integers' if number is int else 'numbers'} "
+                             f"(e.g. {'1024,256' if number is int else '0.1,1,10'})") from None
     if tuple in allowed or typing.get_origin(hint) is tuple:
         items = value if isinstance(value, list) else str(value).split(",")
         return tuple(str(v).strip() for v in items if str(v).strip())
