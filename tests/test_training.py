@@ -116,7 +116,8 @@ def test_trainer_reset_equals_a_fresh_model(tiny_dataset):
 
 def test_cli_errors_are_one_line(tmp_path, capsys):
     assert train.main(["--experiment", "nope"]) == 2
-    assert "registered: biwoof_svm, c3d, c5_svm, exp1, exp2, exp3, fdm_svm" in capsys.readouterr().err
+    assert ("registered: biwoof_svm, c3d, c5_svm, exp1, exp2, exp3, fdm_svm"
+            in capsys.readouterr().err)
     assert train.main(["--experiment", "exp3", "--data", str(tmp_path)]) == 2
     assert "no dataset.json" in capsys.readouterr().err
     assert train.main(["--list"]) == 0

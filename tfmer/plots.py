@@ -237,7 +237,7 @@ def plot_search(selections, path, title="Inner search"):
     for selection, colour in zip(selections, _colours(len(selections))):
         scores = [c["uf1"] for c in selection["candidates"]]
         ax.plot(np.arange(len(scores)), scores, "-", color=colour, linewidth=1.0,
-                label=f"fold {selection['fold']} seed {selection['seed']}")
+                label=f"fold {selection['fold']}, seed {selection['seed']}")
         chosen = next(i for i, c in enumerate(selection["candidates"])
                       if all(c[k] == v for k, v in selection["chosen"].items()))
         ax.plot([chosen], [scores[chosen]], "o", markersize=9, markerfacecolor="none",
@@ -246,7 +246,7 @@ def plot_search(selections, path, title="Inner search"):
     ax.set_ylabel("inner cross-validation UF1")
     ax.set_ylim(0, 1.0)
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper right", fontsize=8, frameon=False)
+    fig.legend(loc="outside right upper", fontsize=8, frameon=False)
     fig.suptitle(f"{title}\ncircled: each fold's choice, made on its training subjects only",
                  fontsize=10)
     return save_png(fig, path)
