@@ -223,3 +223,35 @@ def test_cli_errors_name_the_path(runs, tmp_path, monkeypatch, capsys):
     assert evaluate.main(["--compare", runs[0]]) == 2
     assert "at least two run folders; got 1" in capsys.readouterr().err
     assert not (tmp_path / "comparison").exists()
+
+
+def test_runs_on_several_databases_get_per_database_figures_in_metrics_and_comparison(
+        tmp_path):
+    # Fold 0's subjects from database "a", the others from "b": the tlcnn run's a-clips
+    # are fold 0 (y_true 0 1 2 0, y_pred 0 1 2 1), its b-clips folds 1 and 2.
+    folds = [{"fold": f["fold"], "test_subjects": [s.replace("d/", "a/" if f["fold"] == 0
+                                                             else "b/")
+                                                   for s in f["test_subjects"]]}
+             for f in FOLDS]
+    runs = [write_run(tmp_path / name, name, PREDICTIONS[name], folds=folds)
+            for name in ("tlcnn", "c5_svm")]
+    stored = run_folder.RunFolder(runs[0]).read_json("metrics.json")
+    y_true = {"a": Y_TRUE[0], "b": Y_TRUE[1] + Y_TRUE[2]}
+    y_pred = {"a": PREDICTIONS["tlcnn"][0][0],
+              "b": PREDICTIONS["tlcnn"][0][1] + PREDICTIONS["tlcnn"][0][2]}
+    assert sorted(stored["datasets"]) == ["a", "b"]
+    for name in ("a", "b"):
+        figures = stored["datasets"][name]
+        assert figures["n"] == len(y_true[name])
+        assert figures["uf1"] == pytest.approx(f1_score(y_true[name], y_pred[name],
+                                                        average="macro",
+                                                        labels=sorted(set(y_true[name]))))
+        assert figures["uar"] == pytest.approx(balanced_accuracy_score(y_true[name],
+                                                                       y_pred[name]))
+    assert "per database: a: UF1 " in results.summary(stored)
+    markdown = compare.to_markdown(compare.compare(runs))
+    assert "| Method | a UF1 | a UAR | b UF1 | b UAR |" in markdown
+    assert f"| tlcnn | {stored['datasets']['a']['uf1']:.3f} |" in markdown
+    single = results.compute_metrics([{"subject": "d/s1", "seed": 0, "fold": 0, "y_true": 0,
+                                       "y_pred": 0}], CLASSES, experiment="x", protocol="p")
+    assert "datasets" not in single  # one database: no per-database entry

@@ -110,6 +110,7 @@ def load_run(run_dir) -> dict:
         "mean": float(np.mean(fold_accuracy)),
         "uf1": summary["uf1"],
         "uar": summary["uar"],
+        "datasets": pooled.get("datasets", {}),
         "class_counts": np.bincount(first_seed, minlength=len(classes)).tolist(),
     }
 
@@ -193,7 +194,8 @@ def compare(run_dirs) -> dict:
         `{"reference": name, "protocol", "classes": [...], "folds": [fold ids],
         "fold_sizes": [...], "chance": {"uniform", "majority"} (accuracy in %),
         "methods": [{"method", "run", "seeds", "fold_accuracy", "mean", "uf1", "uar",
-        "t", "p", "df", "reason"}]}` (for the reference `t`, `p` are None).
+        "datasets", "t", "p", "df", "reason"}]}` (for the reference `t`, `p` are None;
+        `datasets` as `metrics.json`'s, empty for a run on one database).
 
     Raises:
         FileNotFoundError, ValueError: as `load_run` and `check_comparable`.
@@ -213,7 +215,8 @@ def compare(run_dirs) -> dict:
             test = paired_t_test(reference["fold_accuracy"], run["fold_accuracy"])
         methods.append({"method": name, "run": run["path"], "seeds": run["seeds"],
                         "fold_accuracy": run["fold_accuracy"], "mean": run["mean"],
-                        "uf1": run["uf1"], "uar": run["uar"], **test})
+                        "uf1": run["uf1"], "uar": run["uar"], "datasets": run["datasets"],
+                        **test})
     chance = metrics.chance_levels(reference["class_counts"])
     return {
         "reference": names[0],
@@ -276,7 +279,27 @@ def to_markdown(comparison: dict) -> str:
     if reasons:
         lines.append("")
         lines += [f"[{i + 1}] p undefined for {reason}." for i, reason in enumerate(reasons)]
+    lines += _database_table(comparison["methods"])
     return "\n".join(lines) + "\n"
+
+
+def _database_table(methods) -> list[str]:
+    """Markdown lines: UF1 and UAR of each database per method (pooled over its folds),
+    when the clips come from several databases; none otherwise."""
+    databases = sorted({name for m in methods for name in m["datasets"]})
+    if not databases:
+        return []
+    header = ["Method"] + [f"{name} {figure}" for name in databases for figure in ("UF1", "UAR")]
+    lines = ["", "Per database (each database's predictions pooled over the folds):", "",
+             "| " + " | ".join(header) + " |", "|" + "---|" + "---:|" * (len(header) - 1)]
+    for method in methods:
+        cells = [method["method"]]
+        for name in databases:
+            figures = method["datasets"].get(name)
+            cells += ([f"{figures['uf1']:.3f}", f"{figures['uar']:.3f}"] if figures
+                      else ["", ""])
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
 
 
 def to_csv(comparison: dict) -> str:

@@ -24,7 +24,10 @@ def compute_metrics(rows, classes, *, experiment: str, protocol: str) -> dict:
 
     `pooled` and `confusion_matrix` pool the predictions of all folds (and all seeds);
     `folds` pools each fold over seeds; `per_seed` has each seed's pooled figures, and with
-    several seeds `mean` and `std` (sample std) summarise them.
+    several seeds `mean` and `std` (sample std) summarise them. When the clips come from
+    more than one database (the namespace of their subjects, `database/subject`),
+    `datasets` has each database's figures on its pooled predictions, as composite papers
+    report them (MEGC 2019).
     """
     k = len(classes)
 
@@ -49,9 +52,19 @@ def compute_metrics(rows, classes, *, experiment: str, protocol: str) -> dict:
         "chance": metrics.chance_levels(np.bincount(
             [r["y_true"] for r in rows if r["seed"] == seeds[0]], minlength=k).tolist()),
     }
+    databases = sorted({database_of(r["subject"]) for r in rows})
+    if len(databases) > 1:
+        result["datasets"] = {name: scores([r for r in rows
+                                            if database_of(r["subject"]) == name])
+                              for name in databases}
     if len(seeds) > 1:
         result.update(metrics.summarise_seeds([p["pooled"] for p in per_seed]))
     return result
+
+
+def database_of(subject: str) -> str:
+    """The database of a namespaced subject id, `database/subject`."""
+    return subject.split("/", 1)[0]
 
 
 def write_report(folder: RunFolder, rows, classes, *, experiment: str, protocol: str,
@@ -131,6 +144,10 @@ def summary(result: dict) -> str:
                  f"UF1 {chance['majority_uf1']:.3f}, UAR {chance['majority_uar']:.3f})")
     lines.append("  per fold: " + "  ".join(
         f"{f['fold']}: UF1 {f['uf1']:.2f} (n={f['n']})" for f in result["folds"]))
+    if "datasets" in result:
+        lines.append("  per database: " + "  ".join(
+            f"{name}: UF1 {d['uf1']:.3f} UAR {d['uar']:.3f} (n={d['n']})"
+            for name, d in result["datasets"].items()))
     return "\n".join(lines)
 
 
