@@ -122,10 +122,30 @@ def test_bad_clips_are_reported_and_the_rest_converted(tmp_path):
     assert "1 frame(s)" in reasons["short"]
     assert "onset <= apex <= offset" in reasons["backwards"]
     assert "does not exist" in reasons["missing"]
-    duplicates = [e["reason"] for e in info["errors"] if e["clip"] == "good"]
-    assert duplicates == ["line 9: path good is listed twice",
-                          "line 10: path good is listed twice"]
+    # "good" is listed three times: line 9 is its whole clip again (another subject), line
+    # 10 a segment of it, whose offset lies beyond its 5 frames.
+    assert [e["id"] for e in info["clips"]] == ["good@start-end"]
+    assert reasons["good"] == ("line 9: clip good@start-end is already listed on line 2; give "
+                               "the rows distinct ids (an `id` column) or different "
+                               "onset/offset")
+    assert "offset frame 9" in reasons["good@0-9"]
     assert len(info["errors"]) == 8
+
+
+def test_a_video_listed_several_times_gives_one_clip_per_segment(tmp_path):
+    write_clip(tmp_path / "long", labelled_frames(0, num_frames=9))
+    (tmp_path / "m.csv").write_text("\n".join([
+        "path,subject,label,onset,apex,offset,id",
+        "long,1,positive,0,1,3,",
+        "long,1,negative,4,6,8,",
+        "long,1,negative,4,6,8,",
+        "long,2,surprise,0,2,8,whole",
+    ]) + "\n")
+    sources, errors = manifest.read(tmp_path / "m.csv")
+    assert [(s.clip_id, s.emotion, s.onset, s.offset) for s in sources] == [
+        ("long@0-3", "positive", 0, 3), ("long@4-8", "negative", 4, 8),
+        ("whole", "surprise", 0, 8)]
+    assert errors == [{"clip": "long", "reason": "line 4 repeats line 3"}]
 
 
 def test_offset_outside_the_clip_is_named(tmp_path):
