@@ -23,7 +23,7 @@ from gradcam import regions
 from gradcam.core import conv_layer_names, grad_cams
 from tfmer import data
 from tfmer.landmarks import NUM_LANDMARKS
-from tfmer.models.clip import BACKBONE_LAYER
+from tfmer.models.clip import BACKBONE_LAYER, trainable_from
 from tfmer.records import UNKNOWN
 
 
@@ -228,18 +228,16 @@ def split(model: keras.Model, selected: str) -> tuple[list[str], list[str]]:
     and those it would leave trainable; nothing is frozen here.
 
     Returns:
-        `(frozen, trainable)`: layer names in the backbone's order, before and from
-        `selected`.
+        `(frozen, trainable)`: layer names in the backbone's order, before and from the
+        layer training starts at (`trainable_from`: `selected`, or the first layer of the
+        residual block whose output it is).
 
     Raises:
         ValueError: `selected` is not a backbone layer (the message lists the valid ones).
     """
     backbone = backbone_of(model)
     names = [layer.name for layer in backbone.layers]
-    if selected not in names:
-        raise ValueError(f"unknown layer {selected!r} in {backbone.name}; valid layers: "
-                         + ", ".join(names))
-    cut = names.index(selected)
+    cut = names.index(trainable_from(backbone, selected))
     return names[:cut], names[cut:]
 
 

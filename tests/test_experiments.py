@@ -79,3 +79,16 @@ def test_unfreeze_from_freezes_earlier_backbone_layers():
     assert all(layer.trainable for layer in backbone.layers[cut:])
     with pytest.raises(ValueError, match="unknown layer 'conv9'.*valid layers: .*conv1_7x7_s2"):
         build_clip_model(num_classes=3, image_size=32, unfreeze_from="conv9")
+
+
+@pytest.mark.parametrize("block", ["conv2_1", "conv3_2", "conv5_3"])
+def test_unfreezing_from_a_block_output_retrains_the_whole_block(block):
+    """l_s = a residual block's output: the convolutions producing it train too (the
+    block's first layer on), the previous block stays frozen."""
+    backbone = build_clip_model(num_classes=3, image_size=32, unfreeze_from=f"{block}_out",
+                                head_units=4).get_layer("backbone").layer
+    names = [layer.name for layer in backbone.layers]
+    first = min(i for i, n in enumerate(names) if n.startswith(f"{block}_"))
+    assert names[first] == f"{block}_1x1_reduce"  # the block's layers, by their names
+    assert [layer.trainable for layer in backbone.layers] == [i >= first
+                                                              for i in range(len(names))]

@@ -11,7 +11,7 @@ import pytest
 from gradcam import regions, scoring
 from gradcam.__main__ import main
 from tfmer import data, experiments
-from tfmer.models.clip import FoldedTimeDistributed, freeze_before
+from tfmer.models.clip import FoldedTimeDistributed, freeze_before, trainable_from
 
 SIZE = 32
 
@@ -174,7 +174,7 @@ def test_select_cli_writes_the_report(builtin_dataset, tmp_path, capsys):
     assert report["selected"] == max(report["layers"], key=lambda s: s["score"])["name"]
     backbone = experiments.build(experiments.get("exp3", "quick"), 4).get_layer("backbone").layer
     assert report["frozen"] + report["trainable"] == [layer.name for layer in backbone.layers]
-    assert report["trainable"][0] == report["selected"]
+    assert report["trainable"][0] == trainable_from(backbone, report["selected"])
     assert len(report["frames"]) == 4 and report["class_target"] == "predicted"
     assert report["experiment"] == "exp3" and "eyes" in report["regions"]
     for name in ("report.html", "scores.png", "overview.png", f"layers/{layers[0]}.png"):

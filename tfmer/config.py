@@ -117,7 +117,8 @@ class ModelConfig:
             `dropout`); the class layer comes after them. For `tlcnn_cnn`: the widths of
             FC6 and FC7, (4096, 4096).
         dropout: dropout before the softmax (and after each `fc_units` layer).
-        unfreeze_from: backbone layer from which on weights train (earlier ones frozen);
+        unfreeze_from: backbone layer from which on weights train (earlier ones frozen; a
+            residual block's output trains its whole block, `tfmer.models.clip.trainable_from`);
             `gradcam` chooses it in each training fold by Grad-CAM on that fold's training
             frames (Bai & Goecke 2020, Section 4.3); None trains everything.
         gradcam_layers: backbone layers Grad-CAM scores for layer selection, in order

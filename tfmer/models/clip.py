@@ -46,11 +46,25 @@ class FoldedTimeDistributed(keras.layers.TimeDistributed):
         return keras.ops.reshape(outputs, (shape[0], shape[1], *outputs.shape[1:]))
 
 
-def freeze_before(backbone: keras.Model, layer_name: str) -> list[str]:
-    """Freezes every backbone layer before `layer_name`; `layer_name` onward stay trainable.
+def _ancestors(layer) -> set[str]:
+    """The names of the layers whose outputs `layer`'s output is computed from."""
+    found, todo = set(), [layer]
+    while todo:
+        for node in todo.pop()._inbound_nodes:
+            for parent in node.parent_nodes:
+                if parent.operation.name not in found:
+                    found.add(parent.operation.name)
+                    todo.append(parent.operation)
+    return found
 
-    Returns:
-        The names of the frozen layers, in order.
+
+def trainable_from(backbone: keras.Model, layer_name: str) -> str:
+    """The first backbone layer that trains when training from `layer_name` on (Bai &
+    Goecke's l_s "and the layers after it"): the layer itself when it has weights; for a
+    layer without weights that computes a block's output (a residual block's ReLU after its
+    sum, `conv{S}_{B}_out`), the first layer of that block, so that the convolutions
+    producing l_s retrain with it: the layer after the block's input, the nearest earlier
+    layer that every path into l_s passes through and where its branches part.
 
     Raises:
         ValueError: unknown layer name (the message lists the valid ones).
@@ -59,7 +73,43 @@ def freeze_before(backbone: keras.Model, layer_name: str) -> list[str]:
     if layer_name not in names:
         raise ValueError(f"unknown layer {layer_name!r} in {backbone.name}; valid layers: "
                          + ", ".join(names))
-    frozen = names[:names.index(layer_name)]
+    layer = backbone.get_layer(layer_name)
+    if layer.weights:
+        return layer_name
+    ancestors = _ancestors(layer)
+    position = names.index(layer_name)
+    for index in range(position - 1, -1, -1):
+        candidate = names[index]
+        if candidate not in ancestors:
+            continue
+        later = [backbone.get_layer(n) for n in names[index + 1:position] if n in ancestors]
+        consumers = [other for other in later + [layer] if candidate in _parents(other)]
+        # The block's input: every later layer of the block depends on it, and the block's
+        # branches start there (two consumers).
+        if len(consumers) > 1 and all(candidate in _ancestors(other) for other in later):
+            return names[index + 1]
+    return names[0]
+
+
+def _parents(layer) -> set[str]:
+    """The names of the layers whose outputs `layer` takes directly."""
+    return {parent.operation.name for node in layer._inbound_nodes
+            for parent in node.parent_nodes}
+
+
+def freeze_before(backbone: keras.Model, layer_name: str) -> list[str]:
+    """Freezes every backbone layer before the one training starts from (`trainable_from`:
+    `layer_name`, or the first layer of the block whose output it is); that layer and
+    every later one stay trainable.
+
+    Returns:
+        The names of the frozen layers, in order.
+
+    Raises:
+        ValueError: unknown layer name (the message lists the valid ones).
+    """
+    names = [layer.name for layer in backbone.layers]
+    frozen = names[:names.index(trainable_from(backbone, layer_name))]
     for layer in backbone.layers[:len(frozen)]:
         layer.trainable = False
     return frozen
