@@ -111,7 +111,9 @@ SCHEMES = {s.name: _check(s) for s in (
         reference="Wang et al. 2018 (TLCNN), Eq. 12 and Section 4.2: positive = happy, "
                   "negative = afraid, angry, disgust, sad, fear; movements of unclear emotion "
                   "are others (repression and tense, which the paper does not name, are put "
-                  "there)"),
+                  "there); contempt (SAMM's, CAS(ME)^3's) is absent from Eq. 12 and counted "
+                  "negative here, with the other basic negative emotions, as MEGC 2019 "
+                  "does"),
     Scheme(
         "megc3", ("negative", "positive", "surprise"),
         {"negative": _BASIC_NEGATIVE + ("repression", "negative"),

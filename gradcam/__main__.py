@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
                          help="the experiment's quick scale (low resolution)")
     command.add_argument("--count", type=int, default=16,
                          help="sample frames, one per clip (default 16)")
+    command.add_argument("--fold", type=int,
+                         help="sample the training subjects of this fold of the experiment's "
+                         "protocol only, as training does (default: all subjects)")
     command.add_argument("--layers", help="comma-separated candidate layers, or `all` for "
                          "every conv layer; default the experiment's model.gradcam_layers")
     command.add_argument("--canonical-landmarks", action="store_true",
@@ -81,7 +84,8 @@ def _select(args) -> int:
         layers = [name.strip() for name in layers.split(",") if name.strip()]
     started = time.time()
     content = select.select(
-        args.experiment, args.data or builtin.clips(), args.out, scale=scale, count=args.count,
+        args.experiment, args.data or builtin.clips(), args.out, scale=scale, fold=args.fold,
+        count=args.count,
         layers=layers, canonical_landmarks=args.canonical_landmarks, seed=args.seed,
         overrides=args.overrides)
     print(report.summary(content))

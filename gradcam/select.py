@@ -20,13 +20,13 @@ from gradcam.scoring import (
     select_layer,
     split,
 )
-from tfmer import data, experiments
+from tfmer import data, experiments, protocols
 
 CLASS_TARGET = "predicted"
 """What the heatmaps explain: each frame's predicted class (`grad_cams(class_index=None)`)."""
 
 
-def select(experiment: str, data_dir, out_dir, *, scale: str = "builtin", subjects=None,
+def select(experiment: str, data_dir, out_dir, *, scale: str = "builtin", fold: int | None = None,
            count: int = 16, layers=None, canonical_landmarks: bool = False, seed: int = 0,
            overrides=(), log=print) -> dict:
     """Scores the candidate layers of an experiment's model, picks l_s, writes the report.
@@ -41,7 +41,9 @@ def select(experiment: str, data_dir, out_dir, *, scale: str = "builtin", subjec
         data_dir: converted dataset folder.
         out_dir: report folder (see `gradcam.report.write_report`).
         scale: `paper`, `builtin` or `quick` (see `tfmer.experiments.get`).
-        subjects: subjects to sample frames from; None: all.
+        fold: sample frames of the training subjects of this fold of the experiment's
+            protocol only (the folds `train.py` makes), as training chooses l_s per fold;
+            None: of all subjects, which a cross-validation also tests on (said in the log).
         count: frames (one per clip) to score on.
         layers: candidate layers (see `candidate_layers`); None: the config's
             `model.gradcam_layers`, else every conv layer.
@@ -56,7 +58,8 @@ def select(experiment: str, data_dir, out_dir, *, scale: str = "builtin", subjec
 
     Raises:
         ValueError: unknown experiment or layer, count < 1, clips without landmarks, an
-            experiment that does not read frames (a motion model).
+            experiment that does not read frames (a motion model), a fold the protocol
+            does not have.
         FileNotFoundError: `data_dir` is not a converted dataset.
     """
     if count < 1:
@@ -66,6 +69,7 @@ def select(experiment: str, data_dir, out_dir, *, scale: str = "builtin", subjec
         raise ValueError(f"experiment {experiment} reads {config.data.input}, not frames: "
                          "Grad-CAM layer selection scores the backbones of frame models")
     info = data.load_info(data_dir)
+    subjects = _subjects(config, info, fold, log)
     size = config.data.image_size
     started = time.time()
     frames, landmarks, clip_ids = sample_frames(
@@ -98,8 +102,27 @@ def select(experiment: str, data_dir, out_dir, *, scale: str = "builtin", subjec
         "weights": config.model.weights,
         "frames": clip_ids, "class_target": CLASS_TARGET, "regions": regions.REGION_NAMES,
         "landmarks": "canonical" if canonical_landmarks else "clips",
+        "fold": fold, "subjects": sorted(subjects),
     }
     started = time.time()
     report.write_report(out_dir, content, frames, masks, heatmaps)
     log(f"wrote the report to {out_dir} ({time.time() - started:.1f} s)")
     return content
+
+
+def _subjects(config, info: data.DatasetInfo, fold: int | None, log) -> list[str]:
+    """The subjects whose frames are scored: the training subjects of `fold`, or all."""
+    if fold is None:
+        log(f"frames of all {len(info.subjects)} subjects of {info.name}: a layer chosen on "
+            f"them has seen every subject a cross-validation tests on; training chooses l_s "
+            f"in each fold on its training subjects alone (--fold K: fold K's)")
+        return list(info.subjects)
+    folds = protocols.make_folds(info.subjects, config.protocol.protocol, config.num_folds,
+                                 config.protocol.fold_seed)
+    if not 0 <= fold < len(folds):
+        raise ValueError(f"fold {fold} is not a fold of {config.protocol.protocol} on "
+                         f"{info.name} (folds 0..{len(folds) - 1})")
+    log(f"frames of the {len(folds[fold]['train_subjects'])} training subjects of fold {fold} "
+        f"({config.protocol.protocol}; its test subjects "
+        f"{', '.join(folds[fold]['test_subjects'])} left out)")
+    return folds[fold]["train_subjects"]

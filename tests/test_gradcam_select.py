@@ -10,7 +10,7 @@ import pytest
 
 from gradcam import regions, scoring
 from gradcam.__main__ import main
-from tfmer import data, experiments
+from tfmer import data, experiments, protocols
 from tfmer.models.clip import FoldedTimeDistributed, freeze_before, trainable_from
 
 SIZE = 32
@@ -176,6 +176,7 @@ def test_select_cli_writes_the_report(builtin_dataset, tmp_path, capsys):
     assert report["frozen"] + report["trainable"] == [layer.name for layer in backbone.layers]
     assert report["trainable"][0] == trainable_from(backbone, report["selected"])
     assert len(report["frames"]) == 4 and report["class_target"] == "predicted"
+    assert "frames of all 4 subjects" in printed and report["fold"] is None
     assert report["experiment"] == "exp3" and "eyes" in report["regions"]
     for name in ("report.html", "scores.png", "overview.png", f"layers/{layers[0]}.png"):
         assert (out / name).stat().st_size > 0, name
@@ -202,3 +203,23 @@ def test_select_cli_errors_are_one_line(tiny_dataset, builtin_dataset, tmp_path,
                  "--out", str(tmp_path)]) == 2
     assert "no dataset.json" in capsys.readouterr().err
     assert not (tmp_path / "report.json").exists()
+
+
+def test_select_on_one_folds_training_subjects_leaves_its_test_subjects_out(
+        builtin_dataset, tmp_path, capsys):
+    out = tmp_path / "report"
+    assert main(["select", "--experiment", "exp3", "--data", str(builtin_dataset),
+                 "--out", str(out), "--quick", "--count", "4", "--fold", "1",
+                 "--set", "protocol.protocol=kfold2"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    config = experiments.get("exp3", "quick", ["protocol.protocol=kfold2"])
+    info = data.load_info(builtin_dataset)
+    folds = protocols.make_folds(info.subjects, config.protocol.protocol, config.num_folds,
+                                 config.protocol.fold_seed)
+    assert report["fold"] == 1 and report["subjects"] == sorted(folds[1]["train_subjects"])
+    subject_of = {c["id"]: c["subject"] for c in info.clips}
+    assert {subject_of[clip] for clip in report["frames"]} <= set(folds[1]["train_subjects"])
+    assert main(["select", "--experiment", "exp3", "--data", str(builtin_dataset),
+                 "--out", str(out), "--quick", "--fold", "9",
+                 "--set", "protocol.protocol=kfold2"]) == 2
+    assert "fold 9 is not a fold of kfold2 on synthetic (folds 0..1)" in capsys.readouterr().err

@@ -133,8 +133,8 @@ def tlcnn() -> ExperimentConfig:
 
     Run: `python train.py --experiment tlcnn --data DIR --set transfer.expression_data=EXPR`
     with DIR the micro-expression clips converted to TIM32 with the TLCNN classes (`python -m
-    data_prep casme2 ... --classes tlcnn4 --tim 32 --size 227`; SMIC, CASME II and SAMM
-    together in the paper) and EXPR still expression images (`python -m data_prep
+    data_prep casme2 ... --classes tlcnn4 --tim 32 --size 227`; SMIC, CASME and CASME II
+    together in the paper, 560 clips, Section 3.2) and EXPR still expression images (`python -m data_prep
     expression --root KDEF --out EXPR --classes expression9`; KDEF, MMI, RaFD and TFEID in
     the paper). With no `--data`, it runs at the `builtin` scale on the built-in synthetic
     clips and a built-in synthetic expression set (`data/synthetic_expression`). The run
