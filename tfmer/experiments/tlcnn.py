@@ -134,11 +134,11 @@ def tlcnn() -> ExperimentConfig:
     Run: `python train.py --experiment tlcnn --data DIR --set transfer.expression_data=EXPR`
     with DIR the micro-expression clips converted to TIM32 with the TLCNN classes (`python -m
     data_prep casme2 ... --classes tlcnn4 --tim 32 --size 227`; SMIC, CASME and CASME II
-    together in the paper, 560 clips, Section 3.2) and EXPR still expression images (`python -m data_prep
-    expression --root KDEF --out EXPR --classes expression9`; KDEF, MMI, RaFD and TFEID in
-    the paper). With no `--data`, it runs at the `builtin` scale on the built-in synthetic
-    clips and a built-in synthetic expression set (`data/synthetic_expression`). The run
-    keeps the stage-1 weights (`expression.weights.h5`): reuse them with
+    together in the paper, 560 clips, Section 3.2) and EXPR still expression images
+    (`python -m data_prep expression --root KDEF --out EXPR --classes expression9`; KDEF,
+    MMI, RaFD and TFEID in the paper). With no `--data`, it runs at the `builtin` scale on
+    the built-in synthetic clips and a built-in synthetic expression set
+    (`data/synthetic_expression`). The run keeps the stage-1 weights (`expression.weights.h5`): reuse them with
     `--set transfer.expression_weights=RUN_DIR/expression.weights.h5`.
 
     Reproduces: Table 3, TLCNN, TIM32: folds 76.17, 68.95, 67.77, 72.32, 70.73, mean
