@@ -138,7 +138,8 @@ def tlcnn() -> ExperimentConfig:
     (`python -m data_prep expression --root KDEF --out EXPR --classes expression9`; KDEF,
     MMI, RaFD and TFEID in the paper). With no `--data`, it runs at the `builtin` scale on
     the built-in synthetic clips and a built-in synthetic expression set
-    (`data/synthetic_expression`). The run keeps the stage-1 weights (`expression.weights.h5`): reuse them with
+    (`data/synthetic_expression`). The run keeps the stage-1 weights
+    (`expression.weights.h5`): reuse them with
     `--set transfer.expression_weights=RUN_DIR/expression.weights.h5`.
 
     Reproduces: Table 3, TLCNN, TIM32: folds 76.17, 68.95, 67.77, 72.32, 70.73, mean
