@@ -23,7 +23,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--list", action="store_true", help="list the experiments and exit")
     parser.add_argument("--data", help="converted dataset folder (holding dataset.json); "
                         f"default: the built-in synthetic data in {builtin.ROOT}/")
-    parser.add_argument("--protocol", help="kfold5 (default), kfoldK or loso")
+    parser.add_argument("--protocol", help="kfold5 (default), kfoldK, loso, lodo (leave one "
+                        "database out) or train=A,test=B (databases, e.g. train=casme2,test=samm)")
     parser.add_argument("--seeds", type=int, help="training seeds (repeats of the whole CV)")
     parser.add_argument("--out", default="runs", help="runs root (default: runs)")
     parser.add_argument("--quick", action="store_true",

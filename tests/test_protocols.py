@@ -1,6 +1,6 @@
 import pytest
 
-from tfmer import protocols
+from tfmer import experiments, protocols
 
 SUBJECTS = [f"d/s{i:02d}" for i in range(12)]
 
@@ -39,3 +39,34 @@ def test_inner_split_holds_out_training_subjects_only():
     assert protocols.inner_split(train, 0.2, seed=3) == (fit, held)
     fit, held = protocols.inner_split(train[:2], 0.9, seed=0)
     assert len(fit) == 1 and len(held) == 1
+
+
+DATABASES = ["casme2/01", "casme2/02", "samm/006", "samm/007", "smic/s1", "smic/s2"]
+
+
+def test_leave_one_database_out_tests_each_database_once_on_the_others():
+    folds = protocols.make_folds(DATABASES, "lodo", None)
+    assert [(f["train_subjects"], f["test_subjects"]) for f in folds] == [
+        (DATABASES[2:], DATABASES[:2]),
+        (DATABASES[:2] + DATABASES[4:], DATABASES[2:4]),
+        (DATABASES[:4], DATABASES[4:])]
+    with pytest.raises(ValueError, match="lodo .* at least 2 databases; the data holds samm"):
+        protocols.make_folds(DATABASES[2:4], "lodo", None)
+
+
+def test_train_on_some_databases_test_on_another():
+    (fold,) = protocols.make_folds(DATABASES, "train=casme2,smic,test=samm", None)
+    assert fold == {"fold": 0, "train_subjects": DATABASES[:2] + DATABASES[4:],
+                    "test_subjects": DATABASES[2:4]}
+    with pytest.raises(ValueError, match="names database.s. casme3 that the data does not "
+                                         "hold; it holds casme2, samm, smic"):
+        protocols.make_folds(DATABASES, "train=casme2,test=casme3", None)
+    with pytest.raises(ValueError, match="trains and tests on samm"):
+        protocols.make_folds(DATABASES, "train=samm,test=samm", None)
+
+
+def test_the_config_accepts_the_cross_database_protocols_and_refuses_others():
+    for protocol in ("lodo", "train=casme2,test=samm", "train=a,b,test=c"):
+        experiments.get("ststnet", overrides=[f"protocol.protocol={protocol}"])
+    with pytest.raises(ValueError, match="is not kfoldK .*, loso, lodo or train=A,test=B"):
+        experiments.get("ststnet", overrides=["protocol.protocol=train=casme2"])

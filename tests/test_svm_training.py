@@ -9,6 +9,7 @@ import pytest
 from sklearn.svm import SVC
 
 import evaluate
+import train
 from tfmer import clip_features, data, experiments, export, protocols, svm
 from tfmer.config import HandcraftedConfig
 from tfmer.run_folder import FEATURES, RunFolder
@@ -187,3 +188,34 @@ def test_mdmo_on_clips_without_landmarks_stops_before_any_feature(builtin_datase
                                          r"\(1 clip\(s\) in all\).*--crop dlib"):
         clip_features.check_clips(experiments.get("mdmo_svm").handcrafted, stripped,
                                   "mdmo_svm")
+
+
+def test_two_datasets_read_as_one_run_cross_database_with_per_database_figures(
+        builtin_dataset, tiny_dataset, tmp_path):
+    both = f"{builtin_dataset},{tiny_dataset}"
+    info = data.load_info(both)
+    assert info.name == "synthetic+tiny" and len(info.clips) == 16 + 24
+    assert {protocols.database_of(s) for s in info.subjects} == {"synthetic", "tiny"}
+    for protocol, folds in (("lodo", 2), ("train=tiny,test=synthetic", 1)):
+        assert train.main(["--experiment", "biwoof_svm", "--data", both, "--quick",
+                           "--protocol", protocol, "--out", str(tmp_path / protocol),
+                           "--no-export"]) == 0
+        (run_dir,) = (tmp_path / protocol / "biwoof_svm").iterdir()
+        metrics = RunFolder(run_dir).read_json("metrics.json")
+        assert len(metrics["folds"]) == folds
+        tested = {"synthetic": 16, "tiny": 24} if protocol == "lodo" else {"synthetic": 16}
+        assert {name: d["n"] for name, d in metrics.get("datasets", {}).items()} == (
+            tested if len(tested) > 1 else {})
+        assert metrics["pooled"]["n"] == sum(tested.values())
+
+
+def test_datasets_read_as_one_must_match(builtin_dataset, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    raw = json.loads((builtin_dataset / "dataset.json").read_text())
+    (other / "dataset.json").write_text(json.dumps({**raw, "name": "other", "height": 64,
+                                                    "shards": []}))
+    with pytest.raises(ValueError, match=r"cannot be read as one: height 32 and 64"):
+        data.load_info(f"{builtin_dataset},{other}")
+    with pytest.raises(ValueError, match="database synthetic appears twice"):
+        data.load_info(f"{builtin_dataset},{builtin_dataset}")

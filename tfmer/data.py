@@ -55,10 +55,11 @@ def _pipeline_options() -> tf.data.Options:
 
 @dataclasses.dataclass(frozen=True)
 class DatasetInfo:
-    """What `dataset.json` says about a converted dataset.
+    """What `dataset.json` says about a converted dataset, or about several converted
+    datasets read as one (`load_info("DIR1,DIR2")`).
 
     Attributes:
-        path: the dataset folder.
+        path: the dataset folder (for several, the folders as given, comma-separated).
         name: dataset name.
         classes: the fixed, ordered class list (labels index into it).
         num_frames: frames per clip (TIM length), or None when clips differ in length.
@@ -66,7 +67,9 @@ class DatasetInfo:
         subjects: namespaced subject ids (`dataset/subject`), sorted.
         shards: shard file paths.
         clips: per-clip summaries (`id`, `subject`, `label`, `num_frames`, ...).
-        raw: the whole `dataset.json`.
+        raw: the whole `dataset.json` (for several, the first one's, with the merged
+            `name`, `clips`, `subjects` and the folders under `combined`).
+        paths: the dataset folders.
     """
 
     path: pathlib.Path
@@ -80,6 +83,7 @@ class DatasetInfo:
     shards: tuple
     clips: tuple
     raw: dict
+    paths: tuple = ()
 
     def clips_of(self, subjects) -> list[dict]:
         """The clip summaries of the given subjects."""
@@ -87,13 +91,29 @@ class DatasetInfo:
         return [c for c in self.clips if c["subject"] in subjects]
 
 
+COMBINED_FIELDS = ("classes", "num_frames", "height", "width", "channels", "encoding")
+"""What datasets read as one must share (`load_info`)."""
+
+
 def load_info(data_dir) -> DatasetInfo:
-    """Reads `DIR/dataset.json`.
+    """Reads `DIR/dataset.json`; `"DIR1,DIR2,..."` reads several converted datasets as one
+    (e.g. TLCNN's SMIC + CASME + CASME II): their clips and shards together, subjects kept
+    namespaced by database, so a run on them reports each database's figures and can run
+    the cross-database protocols.
 
     Raises:
         FileNotFoundError: no `dataset.json` (names the folder and how to make one).
-        ValueError: a shard it lists is missing.
+        ValueError: a shard it lists is missing; datasets read as one that differ in a
+            field of `COMBINED_FIELDS` (naming the field and both values), share a
+            database name or a clip id.
     """
+    parts = [part.strip() for part in str(data_dir).split(",") if part.strip()]
+    if len(parts) > 1:
+        return _combined([_load_one(part) for part in parts], str(data_dir))
+    return _load_one(data_dir)
+
+
+def _load_one(data_dir) -> DatasetInfo:
     path = pathlib.Path(data_dir)
     meta = path / "dataset.json"
     if not meta.is_file():
@@ -108,7 +128,38 @@ def load_info(data_dir) -> DatasetInfo:
     return DatasetInfo(path=path, name=raw["name"], classes=tuple(raw["classes"]),
                        num_frames=raw["num_frames"], height=raw["height"], width=raw["width"],
                        channels=raw["channels"], subjects=tuple(raw["subjects"]),
-                       shards=shards, clips=tuple(raw["clips"]), raw=raw)
+                       shards=shards, clips=tuple(raw["clips"]), raw=raw, paths=(path,))
+
+
+def _combined(infos: list, given: str) -> DatasetInfo:
+    """Several datasets read as one (`load_info`)."""
+    first = infos[0]
+    for other in infos[1:]:
+        for field in COMBINED_FIELDS:
+            if first.raw.get(field) != other.raw.get(field):
+                raise ValueError(f"{first.path} and {other.path} cannot be read as one: "
+                                 f"{field} {first.raw.get(field)!r} and "
+                                 f"{other.raw.get(field)!r}; convert them alike")
+    databases = [info.name for info in infos]
+    repeated = sorted({d for d in databases if databases.count(d) > 1})
+    if repeated:
+        raise ValueError(f"{given}: database {repeated[0]} appears twice; its subjects would "
+                         f"mix (convert each database under its own name)")
+    clips = [clip for info in infos for clip in info.clips]
+    ids = [clip["id"] for clip in clips]
+    if len(set(ids)) < len(ids):
+        clash = next(i for i in ids if ids.count(i) > 1)
+        raise ValueError(f"{given}: clip id {clash} is in more than one of the datasets")
+    name = "+".join(databases)
+    subjects = tuple(sorted(s for info in infos for s in info.subjects))
+    raw = {**first.raw, "name": name, "clips": clips, "subjects": list(subjects),
+           "combined": [str(info.path) for info in infos]}
+    return DatasetInfo(path=pathlib.Path(given), name=name, classes=first.classes,
+                       num_frames=first.num_frames, height=first.height, width=first.width,
+                       channels=first.channels, subjects=subjects,
+                       shards=tuple(s for info in infos for s in info.shards),
+                       clips=tuple(clips), raw=raw,
+                       paths=tuple(info.path for info in infos))
 
 
 def read_clips(info: DatasetInfo, subjects=None, *, clips=None, shuffle_files=False,

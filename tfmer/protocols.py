@@ -1,7 +1,10 @@
-"""Subject-independent evaluation protocols: K folds over subjects, or leave one subject out.
+"""Subject-independent evaluation protocols: K folds over subjects, leave one subject out,
+and the cross-database ones: leave one database out (`lodo`) and `train=A,test=B` (the MEGC
+2018 setting, e.g. `train=casme2,test=samm`).
 
 Folds depend only on the subject list and a fixed fold seed, never on the training seed or
-the labels, so every method of a comparison is scored on the same folds.
+the labels, so every method of a comparison is scored on the same folds. A subject's
+database is the namespace of its id, `database/subject`.
 """
 
 from __future__ import annotations
@@ -9,23 +12,33 @@ from __future__ import annotations
 import numpy as np
 
 
+def database_of(subject: str) -> str:
+    """The database of a namespaced subject id, `database/subject`."""
+    return subject.split("/", 1)[0]
+
+
 def make_folds(subjects, protocol: str, num_folds: int | None, fold_seed: int = 0) -> list[dict]:
     """Splits subjects into test folds.
 
     Args:
         subjects: namespaced subject ids.
-        protocol: `loso`, or `kfoldK`.
-        num_folds: K for `kfoldK` (None for LOSO).
+        protocol: `loso`, `kfoldK`, `lodo` (a fold per database: test on its subjects,
+            train on the other databases'), or `train=A[,A2...],test=B` (one fold: train on
+            the subjects of the databases A..., test on those of B).
+        num_folds: K for `kfoldK` (None otherwise).
         fold_seed: seed of the subject shuffle before the K-way split.
 
     Returns:
-        `[{"fold": i, "train_subjects": [...], "test_subjects": [...]}]`, i from 0; every
-        subject is a test subject exactly once.
+        `[{"fold": i, "train_subjects": [...], "test_subjects": [...]}]`, i from 0; with
+        `loso` and `kfoldK` every subject is a test subject exactly once.
 
     Raises:
-        ValueError: fewer subjects than folds.
+        ValueError: fewer subjects than folds; `lodo` on one database; a database the
+            subjects do not hold, or one on both sides (naming the databases there are).
     """
     subjects = sorted(set(subjects))
+    if protocol == "lodo" or protocol.startswith("train="):
+        return _database_folds(subjects, protocol)
     if protocol == "loso":
         groups = [[s] for s in subjects]
     else:
@@ -38,6 +51,32 @@ def make_folds(subjects, protocol: str, num_folds: int | None, fold_seed: int = 
         raise ValueError(f"{protocol} needs at least 2 subjects, the data has {len(subjects)}")
     return [{"fold": i, "train_subjects": [s for s in subjects if s not in test],
              "test_subjects": test} for i, test in enumerate(groups)]
+
+
+def _database_folds(subjects: list, protocol: str) -> list[dict]:
+    """The folds of the cross-database protocols (`make_folds`)."""
+    databases = sorted({database_of(s) for s in subjects})
+    if protocol == "lodo":
+        if len(databases) < 2:
+            raise ValueError(f"lodo (leave one database out) needs clips of at least 2 "
+                             f"databases; the data holds {', '.join(databases)} only (combine "
+                             f"converted databases first)")
+        splits = [([d for d in databases if d != held], [held]) for held in databases]
+    else:
+        train_part, _, test_part = protocol.partition(",test=")
+        train, test = train_part[len("train="):].split(","), [test_part]
+        unknown = [d for d in train + test if d not in databases]
+        if unknown:
+            raise ValueError(f"protocol {protocol} names database(s) {', '.join(unknown)} that "
+                             f"the data does not hold; it holds {', '.join(databases)}")
+        if set(train) & set(test):
+            raise ValueError(f"protocol {protocol} trains and tests on {test[0]}: a "
+                             f"cross-database protocol keeps them apart")
+        splits = [(train, test)]
+    return [{"fold": i,
+             "train_subjects": [s for s in subjects if database_of(s) in train],
+             "test_subjects": [s for s in subjects if database_of(s) in test]}
+            for i, (train, test) in enumerate(splits)]
 
 
 def inner_split(train_subjects, fraction: float, seed: int) -> tuple[list, list]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from tfmer import metrics, plots
+from tfmer.protocols import database_of
 from tfmer.run_folder import (
     CONFUSION_MATRIX_PNG,
     CONFIG,
@@ -61,10 +62,6 @@ def compute_metrics(rows, classes, *, experiment: str, protocol: str) -> dict:
         result.update(metrics.summarise_seeds([p["pooled"] for p in per_seed]))
     return result
 
-
-def database_of(subject: str) -> str:
-    """The database of a namespaced subject id, `database/subject`."""
-    return subject.split("/", 1)[0]
 
 
 def write_report(folder: RunFolder, rows, classes, *, experiment: str, protocol: str,

@@ -164,9 +164,9 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
     folder = RunFolder.create(runs_root, config.name)
     run_dir = folder.path
     folder.write_config(config, {
-        "path": str(info.path.resolve()), "name": info.name, "num_clips": len(info.clips),
-        "num_subjects": len(info.subjects), "num_frames": info.num_frames,
-        "tim": info.raw.get("tim")})
+        "path": ",".join(str(path.resolve()) for path in info.paths), "name": info.name,
+        "num_clips": len(info.clips), "num_subjects": len(info.subjects),
+        "num_frames": info.num_frames, "tim": info.raw.get("tim")})
     folder.write_json(FOLDS, folds)
     log(f"run folder {run_dir}\n{config.name} at the {config.scale} scale: {_recipe(config)}, "
         f"{config.protocol.protocol} ({len(folds)} folds) x {config.protocol.seeds} seed(s) on "
