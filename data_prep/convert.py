@@ -36,7 +36,7 @@ PROGRESS_DIR = ".progress"
 
 
 def convert(name: str, sources, classes, out_dir, options: ConvertOptions = ConvertOptions(),
-            errors=(), dropped=(), extra=None) -> dict:
+            errors=(), dropped=(), extra=None, check=None) -> dict:
     """Converts clip sources into `out_dir` (shards + `dataset.json`).
 
     Resumable: a shard whose file and progress note exist for the same clips, classes and
@@ -52,6 +52,8 @@ def convert(name: str, sources, classes, out_dir, options: ConvertOptions = Conv
         errors: `{"clip", "reason"}` of clips the reader already had to skip.
         dropped: `{"clip", "emotion"}` of clips the class scheme leaves out.
         extra: more keys for `dataset.json` (e.g. the source and converter settings).
+        check: `check(content) -> dict`, a check of the converted dataset against published
+            facts, recorded as `dataset.json["check"]` (and printed by `summary`), or None.
 
     Returns:
         The content of `dataset.json`.
@@ -87,6 +89,8 @@ def convert(name: str, sources, classes, out_dir, options: ConvertOptions = Conv
     counts = [{"file": s["file"], "num_clips": len(done[s["file"]]["clips"])} for s in shards]
     info = _dataset_info(name, classes, clips, counts, errors, list(dropped), options)
     info.update(extra or {})
+    if check is not None:
+        info["check"] = check(info)
     write_json_atomic(out_dir / "dataset.json", info)
     return info
 
@@ -215,6 +219,9 @@ def summary(info: dict, out_dir) -> str:
     if info["dropped"]:
         lines.append(f"  dropped by the class scheme: {len(info['dropped'])} clip(s): "
                      + ", ".join(f"{e} {n}" for e, n in info["dropped_emotions"].items()))
+    if "check" in info:
+        lines.append(f"  {info['check']['what']}: " + ("; ".join(info["check"]["differences"])
+                                                       or "as published"))
     errors = info["errors"]
     if errors:
         lines.append(f"  {len(errors)} clip(s) skipped (reasons in dataset.json):")

@@ -1,11 +1,12 @@
 """The MEGC 2019 composite: the official clip list, three roots, megc3 labels."""
 
 import collections
+import json
 
 import pytest
 import tensorflow as tf
 
-from data_prep import databases
+from data_prep import convert, databases
 from data_prep.clip import ConvertOptions
 from data_prep.databases import megc2019
 from tests import image_layouts, layouts
@@ -64,6 +65,22 @@ def test_converts_with_megc3_labels_and_subjects_of_each_database(roots, tmp_pat
     assert info["class_counts"] == {"negative": 3, "positive": 3, "surprise": 1}
     assert info["dropped"] == [{"clip": "casme2/sub02/EP09_01", "emotion": "others"}]
     assert info["subjects"] == ["casme2/sub01", "samm/006", "smic/s1", "smic/s2"]
+    # The fixture holds 7 of the 442 clips: every class and database differs from the
+    # published counts, each by what the fixture lacks.
+    check = info["check"]
+    assert check["found"]["negative"]["smic"] + check["found"]["negative"]["casme2"] + \
+        check["found"]["negative"]["samm"] == 3
+    assert "negative smic: 70 published, " in "; ".join(check["differences"])
+    assert len(check["differences"]) == sum(
+        check["found"][c][d] != n for c, per in megc2019.OFFICIAL_COUNTS.items()
+        for d, n in per.items())
+    assert json.loads((tmp_path / "dataset.json").read_text())["check"] == check
+    assert "MEGC 2019 class counts" in convert.summary(info, tmp_path)
+    complete = {"classes": ["negative", "positive", "surprise"], "clips": [
+        {"subject": f"{d}/x", "label": c} for c, per in megc2019.OFFICIAL_COUNTS.items()
+        for d, n in per.items() for _ in range(n)]}
+    assert megc2019.check_counts(complete)["differences"] == []
+    assert sum(n for per in megc2019.OFFICIAL_COUNTS.values() for n in per.values()) == 442
     records = {}
     for shard in data.load_info(tmp_path).shards:
         for raw in tf.data.TFRecordDataset(str(shard)):

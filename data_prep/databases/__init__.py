@@ -16,6 +16,7 @@ converter core (`data_prep.convert.convert`).
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 import importlib
 import pathlib
 
@@ -37,12 +38,16 @@ class Release:
             release whose frames are already cropped faces.
         details: facts for `dataset.json["source"]` (the spreadsheet read, the release
             found, the part, ...).
+        check: a check of the converted dataset against published facts (the `dataset.json`
+            content -> what it found, recorded as `dataset.json["check"]` and printed), or
+            None.
     """
 
     sources: list
     errors: list
     crop: str = "detect"
     details: dict = dataclasses.field(default_factory=dict)
+    check: Callable[[dict], dict] | None = None
 
 
 def reader(name: str):
@@ -77,7 +82,7 @@ def convert_release(name: str, release: Release, out_dir, *, classes: str,
                   crop=options.crop, align=options.align, margin=options.margin)
     return convert.convert(name, sources, scheme.classes, out_dir, options,
                            errors=release.errors + errors, dropped=dropped,
-                           extra={"source": source})
+                           extra={"source": source}, check=release.check)
 
 
 def convert_database(name: str, root, out_dir, *, classes: str = "source",

@@ -8,7 +8,10 @@ rule differ from the official one by a few clips, hence the explicit list. Label
 had to skip, is reported with the reason.
 
 Clip ids are `<database>/<clip id in the database>` and subjects are namespaced by their own
-database (`casme2/sub01`, `samm/006`, `smic/s1`), so leave-one-subject-out gives 68 folds.
+database (`casme2/sub01`, `samm/006`, `smic/s1`), so leave-one-subject-out gives 68 folds
+and a run reports each database's figures beside the composite's. The converted clips per
+class and database are checked against the published counts (`check_counts`: printed, and
+recorded in `dataset.json["check"]`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,43 @@ from data_prep.databases import Release, reader
 
 DATABASES = ("casme2", "samm", "smic")
 CLIP_LIST = pathlib.Path(__file__).with_name("megc2019_clips.csv")
+OFFICIAL_COUNTS = {
+    "negative": {"casme2": 88, "samm": 92, "smic": 70},
+    "positive": {"casme2": 32, "samm": 26, "smic": 51},
+    "surprise": {"casme2": 25, "samm": 15, "smic": 43},
+}
+"""The composite's clips per `megc3` class and database (See et al. 2019, the MEGC 2019
+summary paper: negative 250, positive 109, surprise 83; 442 clips)."""
+
+
+def check_counts(info: dict) -> dict:
+    """The converted composite's clips per class and database against `OFFICIAL_COUNTS`.
+
+    Args:
+        info: the `dataset.json` content.
+
+    Returns:
+        `{"what", "reference", "expected", "found", "differences"}`: the counts as
+        `{class: {database: n}}`, and one line per class and database that differs (none
+        when all agree; one line when the classes are not `megc3`'s).
+    """
+    found = {c: {d: 0 for d in DATABASES} for c in info["classes"]}
+    for clip in info["clips"]:
+        database = clip["subject"].split("/", 1)[0]
+        found[clip["label"]][database] = found[clip["label"]].get(database, 0) + 1
+    result = {"what": "MEGC 2019 class counts (See et al. 2019: negative 250, positive 109, "
+                      "surprise 83; 442 clips)",
+              "reference": "See et al. 2019", "expected": OFFICIAL_COUNTS, "found": found}
+    if sorted(info["classes"]) != sorted(OFFICIAL_COUNTS):
+        result["differences"] = [f"classes {', '.join(info['classes'])} are not megc3's: the "
+                                 f"official counts are not compared"]
+        return result
+    result["differences"] = [
+        f"{name} {database}: {expected} published, {found[name][database]} converted"
+        for name, per_database in OFFICIAL_COUNTS.items()
+        for database, expected in per_database.items()
+        if found[name][database] != expected]
+    return result
 
 
 def _key(database: str, subject: str, clip: str) -> tuple:
@@ -79,7 +119,8 @@ def read(root: dict, *, part: str = "HS") -> Release:
                                      f"{root[database]}"})
     return Release(sources, errors, crop="detect" if "detect" in crops else "none",
                    details={"roots": {d: str(root[d]) for d in DATABASES}, "part": part,
-                            "clip_list": CLIP_LIST.name, "listed": len(wanted)})
+                            "clip_list": CLIP_LIST.name, "listed": len(wanted)},
+                   check=check_counts)
 
 
 def _error_key(database: str, clip_id: str) -> tuple | None:
