@@ -77,7 +77,11 @@ def exp3() -> ExperimentConfig:
     Deliberate changes and choices the paper leaves open:
     * Windows: the paper trains on every window of each training clip (Table 1, AugII);
       we draw one random window per clip per epoch (the same windows in expectation) and
-      score a test clip by the mean softmax over its sliding windows (not stated).
+      score a test clip by the mean softmax over its sliding windows (not stated). AugII's
+      class balance (about 1700 windows of each class, Table 1) is `--set
+      data.balance_classes=true --set data.frames_per_class=1700` (each window from a class
+      chosen uniformly); off by default. The windows are not flipped (AugII is the sliding
+      window alone; exp-I's flips and rotations are AugI): `--set data.flip=true` asks.
     * Input: 224 px face crops of the converted (TIM32-normalised by default) clips, where
       the paper fed uncropped SMIC-HS frames (Section 4.4); convert with
       `--tim 0 --crop none` to feed them as the paper did (landmarks are still stored).
@@ -94,7 +98,7 @@ def exp3() -> ExperimentConfig:
         name="exp3",
         paper="Bai & Goecke 2020, Table 3-4",
         description="VGGFace2 ResNet-50 + 1-layer Bi-LSTM on 13-frame windows",
-        data=DataConfig(classes=SMIC4, image_size=224, window=13, eval_stride=1, flip=True),
+        data=DataConfig(classes=SMIC4, image_size=224, window=13, eval_stride=1, flip=False),
         model=ModelConfig(backbone="vggface2_resnet50", head="bilstm", head_units=128,
                           head_layers=1, dropout=0.5, unfreeze_from=GRADCAM,
                           gradcam_layers=VGGFACE2_BLOCK_OUTPUTS),
