@@ -1,6 +1,9 @@
+import dataclasses
+
 import pytest
 
-from tfmer import experiments, protocols
+from tfmer import data, experiments, protocols
+from tfmer.training.cross_validation import single_class_test_folds
 
 SUBJECTS = [f"d/s{i:02d}" for i in range(12)]
 
@@ -70,3 +73,13 @@ def test_the_config_accepts_the_cross_database_protocols_and_refuses_others():
         experiments.get("ststnet", overrides=[f"protocol.protocol={protocol}"])
     with pytest.raises(ValueError, match="is not kfoldK .*, loso, lodo or train=A,test=B"):
         experiments.get("ststnet", overrides=["protocol.protocol=train=casme2"])
+
+
+def test_folds_testing_one_class_only_are_named(builtin_dataset):
+    info = data.load_info(builtin_dataset)
+    subject = info.subjects[0]
+    one_class = dataclasses.replace(info, clips=tuple(
+        {**c, "label": "negative"} if c["subject"] == subject else c for c in info.clips))
+    folds = protocols.make_folds(info.subjects, "loso", None)
+    assert single_class_test_folds(info, folds) == []  # every subject has every class
+    assert single_class_test_folds(one_class, folds) == [(0, [subject], "negative")]

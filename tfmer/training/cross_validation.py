@@ -127,6 +127,17 @@ def check_motion(config, info: data.DatasetInfo) -> None:
             f"--set data.flow=none")
 
 
+def single_class_test_folds(info: data.DatasetInfo, folds) -> list[tuple]:
+    """The folds whose test clips are all of one class (common under LOSO: a subject with
+    clips of one emotion), as `(fold, test subjects, class)`."""
+    found = []
+    for fold in folds:
+        labels = {clip["label"] for clip in info.clips_of(fold["test_subjects"])}
+        if len(labels) == 1:
+            found.append((fold["fold"], fold["test_subjects"], labels.pop()))
+    return found
+
+
 def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFactory, *,
                    runs_root="runs", export_root="saved_models", export_final=True,
                    log=print) -> tuple[pathlib.Path, dict]:
@@ -171,6 +182,12 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
     log(f"run folder {run_dir}\n{config.name} at the {config.scale} scale: {_recipe(config)}, "
         f"{config.protocol.protocol} ({len(folds)} folds) x {config.protocol.seeds} seed(s) on "
         f"{info.name}: {len(info.clips)} clips, {len(info.subjects)} subjects")
+    single = single_class_test_folds(info, folds)
+    if single:
+        log(f"  note: {len(single)} fold(s) test clips of one class only (" + ", ".join(
+            f"fold {f}: {', '.join(subjects)} ({label})" for f, subjects, label in single[:5])
+            + (", ..." if len(single) > 5 else "") + "): their per-fold UF1 and UAR average "
+            "over that class alone; the pooled figures are unaffected")
     trainer = make_trainer(config, len(info.classes), run_dir)
     trainer.plan(info, [(fold["train_subjects"], SEED_STRIDE * seed + fold["fold"])
                         for seed in range(config.protocol.seeds) for fold in folds]
