@@ -35,6 +35,10 @@ def _parser() -> argparse.ArgumentParser:
                         help="SavedModel root (default: saved_models)")
     parser.add_argument("--no-export", action="store_true",
                         help="skip the final all-subjects model and its export")
+    parser.add_argument("--permute-labels", type=int, default=0, metavar="N",
+                        help="label-permutation check: repeat the cross-validation N times "
+                        "with each fold's training labels shuffled, and report the p-value "
+                        "of the real UF1 (SVM baselines)")
     return parser
 
 
@@ -56,7 +60,8 @@ def _train(args) -> int:
     if data_dir is None:
         config, data_dir = builtin.prepare(config)
     training.cross_validate(config, data_dir, experiments.trainer, runs_root=args.out,
-                            export_root=args.export_dir, export_final=not args.no_export)
+                            export_root=args.export_dir, export_final=not args.no_export,
+                            permute_labels=args.permute_labels)
     return 0
 
 

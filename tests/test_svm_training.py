@@ -14,6 +14,7 @@ from tfmer import clip_features, data, experiments, export, protocols, svm
 from tfmer.config import HandcraftedConfig
 from tfmer.run_folder import FEATURES, RunFolder
 from tfmer.training import SVMTrainer
+from tfmer.training.cross_validation import permuted_labels
 from tests.helpers import train_quick
 
 SETTINGS = HandcraftedConfig(method="lbptop", grid=(2, 2), radii=(1, 1, 1), kernel="linear")
@@ -219,3 +220,28 @@ def test_datasets_read_as_one_must_match(builtin_dataset, tmp_path):
         data.load_info(f"{builtin_dataset},{other}")
     with pytest.raises(ValueError, match="database synthetic appears twice"):
         data.load_info(f"{builtin_dataset},{builtin_dataset}")
+
+
+def test_the_label_permutation_check_shuffles_training_labels_and_reports_a_p_value(
+        builtin_dataset, tmp_path, capsys):
+    info = data.load_info(builtin_dataset)
+    subjects = info.subjects[:2]
+    shuffled = permuted_labels(info, subjects, seed=3)
+    clips = info.clips_of(subjects)
+    assert set(shuffled) == {c["id"] for c in clips}  # the training clips, only them
+    assert sorted(shuffled.values()) == sorted(info.classes.index(c["label"]) for c in clips)
+    assert shuffled != {c["id"]: info.classes.index(c["label"]) for c in clips}
+    assert train.main(["--experiment", "mdmo_svm", "--data", str(builtin_dataset), "--quick",
+                       "--protocol", "kfold2", "--out", str(tmp_path), "--no-export",
+                       "--permute-labels", "4"]) == 0
+    (run_dir,) = (tmp_path / "mdmo_svm").iterdir()
+    stored = RunFolder(run_dir).read_json("metrics.json")
+    check = stored["permutation"]
+    assert check["n"] == 4 and len(check["uf1"]) == 4
+    assert check["real_uf1"] == pytest.approx(stored["pooled"]["uf1"])
+    assert check["p_value"] == pytest.approx(
+        (1 + sum(u >= check["real_uf1"] for u in check["uf1"])) / 5)
+    assert "label permutation (4 repeats" in capsys.readouterr().out
+    assert train.main(["--experiment", "ststnet", "--data", str(builtin_dataset), "--quick",
+                       "--out", str(tmp_path), "--permute-labels", "2"]) == 2
+    assert "runs with the SVM baselines" in capsys.readouterr().err

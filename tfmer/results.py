@@ -65,10 +65,14 @@ def compute_metrics(rows, classes, *, experiment: str, protocol: str) -> dict:
 
 
 def write_report(folder: RunFolder, rows, classes, *, experiment: str, protocol: str,
-                 histories=None) -> dict:
+                 histories=None, permutation=None) -> dict:
     """Writes `metrics.json`, `confusion_matrix.png`, `folds.png` (and `training_curves.png`
-    when `histories` are given) into the run folder; returns the metrics."""
+    when `histories` are given) into the run folder; returns the metrics. `permutation`, a
+    label-permutation check (`tfmer.training.cross_validation.permutation_check`), is
+    recorded in `metrics.json` as `permutation`."""
     result = compute_metrics(rows, classes, experiment=experiment, protocol=protocol)
+    if permutation is not None:
+        result["permutation"] = permutation
     folder.write_json(METRICS, result)
     plots.plot_confusion_matrix(np.array(result["confusion_matrix"]), classes,
                                 folder.file(CONFUSION_MATRIX_PNG),
@@ -141,6 +145,12 @@ def summary(result: dict) -> str:
                  f"UF1 {chance['majority_uf1']:.3f}, UAR {chance['majority_uar']:.3f})")
     lines.append("  per fold: " + "  ".join(
         f"{f['fold']}: UF1 {f['uf1']:.2f} (n={f['n']})" for f in result["folds"]))
+    if "permutation" in result:
+        check = result["permutation"]
+        lines.append(f"  label permutation ({check['n']} repeats, training labels shuffled "
+                     f"within each fold): UF1 mean {np.mean(check['uf1']):.3f}, max "
+                     f"{max(check['uf1']):.3f}; p = {check['p_value']:.3f} for UF1 "
+                     f"{check['real_uf1']:.3f} (seed 0)")
     if "datasets" in result:
         lines.append("  per database: " + "  ".join(
             f"{name}: UF1 {d['uf1']:.3f} UAR {d['uar']:.3f} (n={d['n']})"

@@ -13,7 +13,10 @@ import pathlib
 import time
 from collections.abc import Callable
 
+import numpy as np
+
 from tfmer import clip_features, data, protocols, results
+from tfmer.metrics import classification_metrics
 from tfmer.config import ExperimentConfig
 from tfmer.run_folder import (
     EXPORT,
@@ -138,9 +141,50 @@ def single_class_test_folds(info: data.DatasetInfo, folds) -> list[tuple]:
     return found
 
 
+def permuted_labels(info: data.DatasetInfo, subjects, seed: int) -> dict:
+    """`{clip id: class index}`: the labels of the clips of `subjects` shuffled among those
+    clips (the same multiset of labels, drawn with `seed`)."""
+    clips = info.clips_of(subjects)
+    labels = [info.classes.index(clip["label"]) for clip in clips]
+    order = np.random.default_rng(seed).permutation(len(clips))
+    return {clip["id"]: labels[i] for clip, i in zip(clips, order)}
+
+
+def permutation_check(trainer: BaseTrainer, info: data.DatasetInfo, folds, count: int,
+                      real_uf1: float, log=print) -> dict:
+    """The label-permutation check of a cross-validation: `count` repeats of it (training
+    seed 0) with each fold's training labels shuffled among its training clips (test
+    labels untouched), scored as the real run is.
+
+    Returns:
+        `{"n", "uf1": [UF1 of each repeat], "real_uf1", "p_value"}`: p is the share of
+        runs scoring at least the real UF1, the real run counted (`(1 + #{uf1 >= real}) /
+        (n + 1)`), so it is never 0.
+    """
+    scores = []
+    for repeat in range(1, count + 1):
+        rows = []
+        for fold in folds:
+            labels = permuted_labels(info, fold["train_subjects"], SEED_STRIDE * repeat
+                                     + fold["fold"])
+            trainer.fit(info, fold["train_subjects"], seed=fold["fold"], log=lambda line: None,
+                        labels=labels)
+            rows += trainer.predict(info, fold["test_subjects"])
+        scores.append(metrics_of(rows, info)["uf1"])
+        log(f"  permutation {repeat} of {count}: UF1 {scores[-1]:.3f}")
+    p_value = (1 + sum(score >= real_uf1 for score in scores)) / (count + 1)
+    return {"n": count, "uf1": scores, "real_uf1": real_uf1, "p_value": p_value}
+
+
+def metrics_of(rows, info: data.DatasetInfo) -> dict:
+    """Accuracy, UF1 and UAR of prediction rows over the dataset's class list."""
+    return classification_metrics([r["y_true"] for r in rows], [r["y_pred"] for r in rows],
+                                  len(info.classes))
+
+
 def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFactory, *,
                    runs_root="runs", export_root="saved_models", export_final=True,
-                   log=print) -> tuple[pathlib.Path, dict]:
+                   permute_labels: int = 0, log=print) -> tuple[pathlib.Path, dict]:
     """Runs the experiment's protocol on a converted dataset and writes the run folder.
 
     Writes `config.json`, `folds.json`, `predictions.csv`, `metrics.json`, `histories.json`,
@@ -162,6 +206,9 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
             their feature cache.
         runs_root, export_root: where the run folder and the SavedModel go.
         export_final: train and export the final all-subject model.
+        permute_labels: after the real run, the label-permutation check with this many
+            repeats (`permutation_check`, training seed 0), recorded in `metrics.json` as
+            `permutation`; so far for the SVM baselines (`handcrafted.method`) only.
         log: progress lines go here.
 
     Returns:
@@ -170,6 +217,11 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
     info = data.load_info(data_dir)
     config = resolve_classes(config, info)
     check_inputs(config, info)
+    if permute_labels < 0:
+        raise ValueError(f"--permute-labels {permute_labels}: the number of repeats is >= 0")
+    if permute_labels and config.handcrafted.method is None:
+        raise ValueError(f"--permute-labels: the label-permutation check runs with the SVM "
+                         f"baselines (e.g. mdmo_svm) so far; {config.name} trains a network")
     folds = protocols.make_folds(info.subjects, config.protocol.protocol, config.num_folds,
                                  config.protocol.fold_seed)
     folder = RunFolder.create(runs_root, config.name)
@@ -217,10 +269,16 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
     folder.write_json(HISTORIES, histories)
     if selections:
         trainer.write_selections(folder, selections)
+    permutation = None
+    if permute_labels:
+        log(f"label-permutation check: {permute_labels} repeat(s) of the cross-validation with "
+            f"each fold's training labels shuffled (test labels untouched)")
+        real = metrics_of([r for r in rows if r["seed"] == 0], info)["uf1"]
+        permutation = permutation_check(trainer, info, folds, permute_labels, real, log)
     metrics = results.write_report(folder, rows, info.classes, experiment=config.name,
                                    protocol=config.protocol.protocol,
                                    histories=histories if any(h["history"] for h in histories)
-                                   else None)
+                                   else None, permutation=permutation)
     log(results.summary(metrics))
     if trainer.frame_level:
         frame_metrics = results.frame_metrics(rows, info.classes,
