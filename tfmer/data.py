@@ -67,8 +67,9 @@ class DatasetInfo:
         subjects: namespaced subject ids (`dataset/subject`), sorted.
         shards: shard file paths.
         clips: per-clip summaries (`id`, `subject`, `label`, `num_frames`, ...).
-        raw: the whole `dataset.json` (for several, the first one's, with the merged
-            `name`, `clips`, `subjects` and the folders under `combined`).
+        raw: the whole `dataset.json` (for several, the fields they share, the first
+            one's `tim` and conversion `settings`, the merged `name`, `clips`, `subjects`
+            and the folders under `combined`).
         paths: the dataset folders.
     """
 
@@ -152,7 +153,9 @@ def _combined(infos: list, given: str) -> DatasetInfo:
         raise ValueError(f"{given}: clip id {clash} is in more than one of the datasets")
     name = "+".join(databases)
     subjects = tuple(sorted(s for info in infos for s in info.subjects))
-    raw = {**first.raw, "name": name, "clips": clips, "subjects": list(subjects),
+    # What the datasets share, and the merged lists; not one dataset's shards or counts.
+    raw = {**{key: first.raw.get(key) for key in COMBINED_FIELDS + ("tim", "settings")},
+           "name": name, "clips": clips, "subjects": list(subjects),
            "combined": [str(info.path) for info in infos]}
     return DatasetInfo(path=pathlib.Path(given), name=name, classes=first.classes,
                        num_frames=first.num_frames, height=first.height, width=first.width,

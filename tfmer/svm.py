@@ -22,7 +22,6 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
-import skops.io
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.metrics.pairwise import additive_chi2_kernel, chi2_kernel
@@ -177,6 +176,8 @@ def search(settings: HandcraftedConfig, features_of, labels, subjects, num_class
 
 def save(estimator, path) -> None:
     """Writes a fitted pipeline to `path` with `skops.io` (the caller makes it atomic)."""
+    import skops.io  # here, not at the top: every run imports this module, few export
+
     skops.io.dump(estimator, path)
 
 
@@ -186,6 +187,8 @@ def load(path):
     Raises:
         ValueError: the file holds other types (naming them).
     """
+    import skops.io
+
     untrusted = skops.io.get_untrusted_types(file=path)
     foreign = [t for t in untrusted if not t.startswith(TRUSTED_MODULES)]
     if foreign:

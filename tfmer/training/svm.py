@@ -69,13 +69,12 @@ class SVMTrainer(BaseTrainer):
         settings = self.config.handcrafted
         clips = info.clips_of(subjects)
         clip_ids = [c["id"] for c in clips]
-        given = labels
-        labels = np.array([info.classes.index(c["label"]) if given is None else given[c["id"]]
-                           for c in clips])
+        targets = np.array([info.classes.index(c["label"]) if labels is None else labels[c["id"]]
+                            for c in clips])
         training = {variant: features.select(variant, clip_ids) for variant in features.variants}
-        self.chosen, table = svm.search(settings, training, labels,
+        self.chosen, table = svm.search(settings, training, targets,
                                         [c["subject"] for c in clips], self.num_classes, seed)
-        self.estimator = svm.fit(settings, self.chosen, training[self.chosen["variant"]], labels,
+        self.estimator = svm.fit(settings, self.chosen, training[self.chosen["variant"]], targets,
                                  seed)
         self.selection = {"chosen": self.chosen, "candidates": table} if table else None
         chosen = ", ".join(f"{k} {v}" for k, v in self.chosen.items() if v not in ("", None))
