@@ -255,3 +255,17 @@ def test_runs_on_several_databases_get_per_database_figures_in_metrics_and_compa
     single = results.compute_metrics([{"subject": "d/s1", "seed": 0, "fold": 0, "y_true": 0,
                                        "y_pred": 0}], CLASSES, experiment="x", protocol="p")
     assert "datasets" not in single  # one database: no per-database entry
+
+
+def test_per_fold_figures_count_every_class_of_the_pooled_predictions():
+    # Fold 0 tests classes 0 and 1 only, fold 1 class 2 only; pooled, all three are present.
+    rows = [{"subject": f"d/s{fold}", "seed": 0, "fold": fold, "y_true": true, "y_pred": pred}
+            for fold, true, pred in ((0, 0, 0), (0, 1, 1), (0, 1, 2), (1, 2, 2))]
+    folds = results.compute_metrics(rows, CLASSES, experiment="x", protocol="p")["folds"]
+    for fold in folds:
+        subset = [r for r in rows if r["fold"] == fold["fold"]]
+        y_true, y_pred = [r["y_true"] for r in subset], [r["y_pred"] for r in subset]
+        assert fold["uf1"] == pytest.approx(f1_score(y_true, y_pred, labels=[0, 1, 2],
+                                                     average="macro", zero_division=0))
+    # By hand, fold 1: F1 [0, 0, 1] -> 1/3; fold 0: F1 [1, 2/3, 0] -> 5/9.
+    assert [f["uf1"] for f in folds] == pytest.approx([5 / 9, 1 / 3])

@@ -66,6 +66,30 @@ def test_missing_class_left_out_of_uf1_and_uar():
     assert perfect == pytest.approx({"accuracy": 1.0, "uf1": 1.0, "uar": 1.0, "n": 4})
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_given_classes_match_sklearn_with_zero_division(seed):
+    # A fold lacking class 2 (and sometimes predicting it), averaged over classes 0..3 as
+    # the pooled figures are: sklearn with labels=all, zero_division=0.
+    rng = np.random.default_rng(seed)
+    y_true = rng.choice([0, 1, 3], size=20)
+    y_pred = rng.integers(0, 4, size=20)
+    got = metrics.classification_metrics(y_true, y_pred, 4, classes=range(4))
+    assert got["uf1"] == pytest.approx(skm.f1_score(
+        y_true, y_pred, labels=range(4), average="macro", zero_division=0), abs=1e-12)
+    assert got["uar"] == pytest.approx(skm.recall_score(
+        y_true, y_pred, labels=range(4), average="macro", zero_division=0), abs=1e-12)
+
+
+def test_a_one_class_fold_over_all_classes_reaches_one_over_k():
+    # Every test clip of class 1 and all correct: F1 = recall = [0, 1, 0] over K = 3.
+    got = metrics.classification_metrics([1, 1, 1], [1, 1, 1], 3, classes=[0, 1, 2])
+    assert got == pytest.approx({"accuracy": 1.0, "uf1": 1 / 3, "uar": 1 / 3, "n": 3})
+    with pytest.raises(ValueError, match="at least one class"):
+        metrics.classification_metrics([1], [1], 3, classes=[])
+    with pytest.raises(ValueError, match="classes has label 3"):
+        metrics.classification_metrics([1], [1], 3, classes=[3])
+
+
 def test_confusion_matrix_keeps_fixed_class_list():
     matrix = metrics.confusion_matrix([1, 1], [1, 0], num_classes=5)
     assert matrix.shape == (5, 5)

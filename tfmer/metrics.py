@@ -9,11 +9,15 @@ usually lower, numbers).
 - UAR (unweighted average recall): mean over classes of TP_k / (TP_k + FN_k).
 
 Missing-class rule: a class with no true samples in `y_true` has no defined recall, and
-its F1 would be 0 whatever the model does, so it is left out of both UF1 and UAR: they
-average over the classes present in `y_true`. Predictions of such a class are still
-errors: they are false negatives of the true classes. This equals scikit-learn's
+its F1 would be 0 whatever the model does, so by default it is left out of both UF1 and
+UAR: they average over the classes present in `y_true`. Predictions of such a class are
+still errors: they are false negatives of the true classes. This equals scikit-learn's
 `f1_score(average="macro", labels=present)` and `balanced_accuracy_score`. Pooled over
-all folds every class is normally present, so the rule matters for single folds.
+all folds every class is normally present. A single fold's figures are instead averaged
+over the classes of the pooled predictions (`classes=`), so that they count the same
+classes as the pooled figures: a class absent from the fold then scores F1 0 and recall
+0 (scikit-learn's `labels=classes, zero_division=0`), and a fold that tests one class
+can reach 1/K only, not 1.
 """
 
 from collections.abc import Mapping
@@ -50,20 +54,23 @@ def confusion_matrix(y_true, y_pred, num_classes):
     return flat.reshape(num_classes, num_classes)
 
 
-def classification_metrics(y_true, y_pred, num_classes):
+def classification_metrics(y_true, y_pred, num_classes, classes=None):
     """Accuracy, UF1 and UAR of a set of predictions (see the module docstring).
 
     Args:
         y_true: `[n]` integer labels in `0..num_classes-1`, n >= 1.
         y_pred: `[n]` integer labels in `0..num_classes-1`.
         num_classes: K, the size of the fixed class list.
+        classes: the class indices UF1 and UAR average over (a class among them without
+            true samples scores F1 0 and recall 0); None: the classes present in `y_true`.
 
     Returns:
-        dict with `accuracy`, `uf1`, `uar` (floats in [0, 1]; UF1 and UAR averaged over the
-        classes present in `y_true`) and `n` (int, the number of samples).
+        dict with `accuracy`, `uf1`, `uar` (floats in [0, 1]) and `n` (int, the number of
+        samples).
 
     Raises:
-        ValueError: as `confusion_matrix`, or for empty labels.
+        ValueError: as `confusion_matrix`, for empty labels, or for `classes` empty or out
+            of range.
     """
     matrix = confusion_matrix(y_true, y_pred, num_classes)
     n = int(matrix.sum())
@@ -72,9 +79,17 @@ def classification_metrics(y_true, y_pred, num_classes):
     tp = np.diag(matrix).astype(np.float64)
     support = matrix.sum(axis=1)  # TP + FN
     predicted = matrix.sum(axis=0)  # TP + FP
-    present = support > 0
-    f1 = 2 * tp[present] / (support[present] + predicted[present])
-    recall = tp[present] / support[present]
+    if classes is None:
+        counted = np.flatnonzero(support > 0)
+    else:
+        counted = _labels("classes", list(classes), num_classes)
+        if counted.size == 0:
+            raise ValueError("classes must name at least one class to average over")
+    denominator = support[counted] + predicted[counted]
+    f1 = np.divide(2 * tp[counted], denominator, out=np.zeros(counted.size),
+                   where=denominator > 0)
+    recall = np.divide(tp[counted], support[counted], out=np.zeros(counted.size),
+                       where=support[counted] > 0)
     return {
         "accuracy": float(tp.sum() / n),
         "uf1": float(f1.mean()),

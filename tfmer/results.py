@@ -24,7 +24,8 @@ def compute_metrics(rows, classes, *, experiment: str, protocol: str) -> dict:
     """The `metrics.json` content from prediction rows.
 
     `pooled` and `confusion_matrix` pool the predictions of all folds (and all seeds);
-    `folds` pools each fold over seeds; `per_seed` has each seed's pooled figures, and with
+    `folds` pools each fold over seeds, its UF1 and UAR averaged over the classes of the
+    pooled predictions (a class the fold lacks counts as F1 0, recall 0); `per_seed` has each seed's pooled figures, and with
     several seeds `mean` and `std` (sample std) summarise them. When the clips come from
     more than one database (the namespace of their subjects, `database/subject`),
     `datasets` has each database's figures on its pooled predictions, as composite papers
@@ -32,9 +33,11 @@ def compute_metrics(rows, classes, *, experiment: str, protocol: str) -> dict:
     """
     k = len(classes)
 
-    def scores(subset):
+    def scores(subset, classes=None):
         return metrics.classification_metrics([r["y_true"] for r in subset],
-                                              [r["y_pred"] for r in subset], k)
+                                              [r["y_pred"] for r in subset], k, classes)
+
+    pooled_classes = sorted({r["y_true"] for r in rows})
 
     seeds = sorted({r["seed"] for r in rows})
     folds = sorted({r["fold"] for r in rows})
@@ -46,7 +49,8 @@ def compute_metrics(rows, classes, *, experiment: str, protocol: str) -> dict:
         "classes": list(classes),
         "seeds": seeds,
         "pooled": scores(rows),
-        "folds": [{"fold": f, **scores([r for r in rows if r["fold"] == f])} for f in folds],
+        "folds": [{"fold": f, **scores([r for r in rows if r["fold"] == f], pooled_classes)}
+                  for f in folds],
         "confusion_matrix": metrics.confusion_matrix(
             [r["y_true"] for r in rows], [r["y_pred"] for r in rows], k).tolist(),
         "per_seed": per_seed,
@@ -61,7 +65,6 @@ def compute_metrics(rows, classes, *, experiment: str, protocol: str) -> dict:
     if len(seeds) > 1:
         result.update(metrics.summarise_seeds([p["pooled"] for p in per_seed]))
     return result
-
 
 
 def write_report(folder: RunFolder, rows, classes, *, experiment: str, protocol: str,

@@ -238,8 +238,9 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
     if single:
         log(f"  note: {len(single)} fold(s) test clips of one class only (" + ", ".join(
             f"fold {f}: {', '.join(subjects)} ({label})" for f, subjects, label in single[:5])
-            + (", ..." if len(single) > 5 else "") + "): their per-fold UF1 and UAR average "
-            "over that class alone; the pooled figures are unaffected")
+            + (", ..." if len(single) > 5 else "") + f"): their per-fold UF1 and UAR count all "
+            f"{len(info.classes)} classes, so they reach 1/{len(info.classes)} at most; the "
+            f"pooled figures are unaffected")
     trainer = make_trainer(config, len(info.classes), run_dir)
     trainer.plan(info, [(fold["train_subjects"], SEED_STRIDE * seed + fold["fold"])
                         for seed in range(config.protocol.seeds) for fold in folds]
