@@ -23,8 +23,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--list", action="store_true", help="list the experiments and exit")
     parser.add_argument("--data", help="converted dataset folder (holding dataset.json); "
                         f"default: the built-in synthetic data in {builtin.ROOT}/")
-    parser.add_argument("--protocol", help="kfold5 (default), kfoldK, loso, lodo (leave one "
-                        "database out) or train=A,test=B (databases, e.g. train=casme2,test=samm)")
+    parser.add_argument("--protocol", help="kfoldK (e.g. kfold5), loso, lodo (leave one "
+                        "database out), train=A,test=B (databases, e.g. train=casme2,test=samm) "
+                        "or kfoldK-clips (folds of clips: leaks subjects); default: the "
+                        "experiment's, loso on the MEGC 2019 composite")
     parser.add_argument("--seeds", type=int, help="training seeds (repeats of the whole CV)")
     parser.add_argument("--out", default="runs", help="runs root (default: runs)")
     parser.add_argument("--quick", action="store_true",
@@ -61,7 +63,8 @@ def _train(args) -> int:
         config, data_dir = builtin.prepare(config)
     training.cross_validate(config, data_dir, experiments.trainer, runs_root=args.out,
                             export_root=args.export_dir, export_final=not args.no_export,
-                            permute_labels=args.permute_labels)
+                            permute_labels=args.permute_labels,
+                            dataset_protocol=args.protocol is None)
     return 0
 
 

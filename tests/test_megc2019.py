@@ -1,6 +1,7 @@
 """The MEGC 2019 composite: the official clip list, three roots, megc3 labels."""
 
 import collections
+import dataclasses
 import json
 
 import pytest
@@ -10,7 +11,8 @@ from data_prep import convert, databases
 from data_prep.clip import ConvertOptions
 from data_prep.databases import megc2019
 from tests import image_layouts, layouts
-from tfmer import data, features
+from tfmer import data, experiments, features
+from tfmer.training import cross_validation
 
 # Listed in the official list: sub01/EP02_01f, sub01/EP19_05f, sub02/EP09_01 (CASME II);
 # 006/006_1_2, 006/006_5_9 (SAMM); s01_ne_01, s01_po_01, s02_sur_01 (SMIC, zero-padded there).
@@ -75,6 +77,16 @@ def test_converts_with_megc3_labels_and_subjects_of_each_database(roots, tmp_pat
         check["found"][c][d] != n for c, per in megc2019.OFFICIAL_COUNTS.items()
         for d, n in per.items())
     assert json.loads((tmp_path / "dataset.json").read_text())["check"] == check
+    # Published with LOSO: a run follows it unless given --protocol.
+    assert info["protocol"] == "loso"
+    kfold = experiments.get("lbptop_svm", overrides=("protocol.protocol=kfold5",))
+    lines = []
+    followed = cross_validation.follow_dataset_protocol(kfold, data.load_info(tmp_path),
+                                                        lines.append)
+    assert followed.protocol.protocol == "loso" and "published with loso" in lines[0]
+    synthetic = data.load_info(tmp_path)
+    synthetic = dataclasses.replace(synthetic, raw={**synthetic.raw, "protocol": None})
+    assert cross_validation.follow_dataset_protocol(kfold, synthetic, lines.append) is kfold
     assert "MEGC 2019 class counts" in convert.summary(info, tmp_path)
     complete = {"classes": ["negative", "positive", "surprise"], "clips": [
         {"subject": f"{d}/x", "label": c} for c, per in megc2019.OFFICIAL_COUNTS.items()

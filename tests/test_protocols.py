@@ -71,7 +71,8 @@ def test_train_on_some_databases_test_on_another():
 def test_the_config_accepts_the_cross_database_protocols_and_refuses_others():
     for protocol in ("lodo", "train=casme2,test=samm", "train=a,b,test=c"):
         experiments.get("ststnet", overrides=[f"protocol.protocol={protocol}"])
-    with pytest.raises(ValueError, match="is not kfoldK .*, loso, lodo or train=A,test=B"):
+    with pytest.raises(ValueError,
+                       match="is not kfoldK .*, loso, lodo, train=A,test=B .* or kfoldK-clips"):
         experiments.get("ststnet", overrides=["protocol.protocol=train=casme2"])
 
 

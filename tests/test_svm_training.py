@@ -245,3 +245,30 @@ def test_the_label_permutation_check_shuffles_training_labels_and_reports_a_p_va
     assert train.main(["--experiment", "ststnet", "--data", str(builtin_dataset), "--quick",
                        "--out", str(tmp_path), "--permute-labels", "2"]) == 2
     assert "runs with the SVM baselines" in capsys.readouterr().err
+
+
+def test_clip_folds_split_clips_across_subjects_and_warn_of_the_leak(builtin_dataset, tmp_path,
+                                                                     capsys):
+    info = data.load_info(builtin_dataset)
+    view = info.by_clip()
+    assert view.subjects == tuple(sorted(c["id"] for c in info.clips))
+    assert [c["id"] for c in view.clips_of(view.subjects[:3])] == list(view.subjects[:3])
+    read = [c["clip/id"].numpy().decode() for c in data.read_clips(view, view.subjects[:3],
+                                                                    frames=False)]
+    assert sorted(read) == list(view.subjects[:3])
+    assert train.main(["--experiment", "biwoof_svm", "--data", str(builtin_dataset), "--quick",
+                       "--protocol", "kfold4-clips", "--out", str(tmp_path),
+                       "--no-export"]) == 0
+    assert "splits clips, not subjects" in capsys.readouterr().out
+    (run_dir,) = (tmp_path / "biwoof_svm").iterdir()
+    folder = RunFolder(run_dir)
+    folds = folder.folds()
+    tested = [clip for fold in folds for clip in fold["test_subjects"]]
+    assert sorted(tested) == sorted(view.subjects)  # every clip tested once
+    subject_of = {c["id"]: c["subject"] for c in info.clips}
+    # A subject's clips on both sides of some fold: the leak the warning names.
+    assert any({subject_of[c] for c in fold["test_subjects"]}
+               & {subject_of[c] for c in fold["train_subjects"]} for fold in folds)
+    rows, _ = folder.predictions()
+    assert {(r["clip_id"], r["subject"]) for r in rows} == set(subject_of.items())
+    assert {r["fold"] for r in rows if r["clip_id"] in folds[1]["test_subjects"]} == {1}

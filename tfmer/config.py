@@ -43,7 +43,8 @@ HANDCRAFTED = ("lbptop", "stlbpip", "stclqp", "mdmo", "fdm", "biwoof")
 KERNELS = ("linear", "rbf", "poly", "chi2")
 """`handcrafted.kernel` values: scikit-learn's SVM kernels and the exponential chi-square
 kernel `exp(-gamma * sum((x - y)^2 / (x + y)))` (`sklearn.metrics.pairwise.chi2_kernel`)."""
-_PROTOCOL = re.compile(r"^(loso|lodo|kfold(\d+)|train=[^,=]+(,[^,=]+)*,test=[^,=]+)$")
+_PROTOCOL = re.compile(
+    r"^(loso|lodo|kfold(\d+)(-clips)?|train=[^,=]+(,[^,=]+)*,test=[^,=]+)$")
 """`protocol.protocol` values (`tfmer.protocols.make_folds`)."""
 
 
@@ -312,7 +313,9 @@ class ProtocolConfig:
     Attributes:
         protocol: `kfold5` (any `kfoldK`) subject-independent K folds, `loso`, or across
             databases `lodo` (leave one database out) or `train=A,test=B` (database names,
-            several training ones separated by commas; `tfmer.protocols.make_folds`).
+            several training ones separated by commas; `tfmer.protocols.make_folds`);
+            `kfoldK-clips` splits clips, not subjects, leaking subjects into the test folds
+            (only to compare with papers that split so; a run warns).
         seeds: training seeds; each repeats the whole cross-validation on the same folds.
         fold_seed: seed of the subject-to-fold assignment (fixed, so every method of a
             comparison sees the same folds).
@@ -406,8 +409,8 @@ class ExperimentConfig:
             *self._transfer_checks(),
             *self._handcrafted_checks(),
             (_PROTOCOL.match(self.protocol.protocol) is not None,
-             f"protocol {self.protocol.protocol!r} is not kfoldK (e.g. kfold5), loso, lodo or "
-             f"train=A,test=B (database names)"),
+             f"protocol {self.protocol.protocol!r} is not kfoldK (e.g. kfold5), loso, lodo, "
+             f"train=A,test=B (database names) or kfoldK-clips"),
             (self.num_folds is None or self.num_folds >= 2,
              f"protocol {self.protocol.protocol!r} needs at least 2 folds"),
             (self.protocol.seeds >= 1, f"protocol.seeds {self.protocol.seeds} < 1"),

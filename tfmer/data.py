@@ -71,6 +71,8 @@ class DatasetInfo:
             one's `tim` and conversion `settings`, the merged `name`, `clips`, `subjects`
             and the folders under `combined`).
         paths: the dataset folders.
+        unit: what `subjects` and every `subjects` argument name: `subject` ids, or in
+            the view `by_clip` makes, `clip` ids.
     """
 
     path: pathlib.Path
@@ -85,11 +87,18 @@ class DatasetInfo:
     clips: tuple
     raw: dict
     paths: tuple = ()
+    unit: str = "subject"
 
     def clips_of(self, subjects) -> list[dict]:
-        """The clip summaries of the given subjects."""
-        subjects = set(subjects)
-        return [c for c in self.clips if c["subject"] in subjects]
+        """The clip summaries of the given subjects (of the given clips in a `by_clip` view)."""
+        subjects, key = set(subjects), "id" if self.unit == "clip" else "subject"
+        return [c for c in self.clips if c[key] in subjects]
+
+    def by_clip(self) -> "DatasetInfo":
+        """The dataset seen clip by clip: its `subjects` are the clip ids, so folds made over
+        them split clips, not subjects (`--protocol kfold5-clips`, which leaks subjects)."""
+        return dataclasses.replace(self, subjects=tuple(sorted(c["id"] for c in self.clips)),
+                                   unit="clip")
 
 
 COMBINED_FIELDS = ("classes", "num_frames", "height", "width", "channels", "encoding")
@@ -170,6 +179,7 @@ def read_clips(info: DatasetInfo, subjects=None, *, clips=None, shuffle_files=Fa
     """Parsed clips of the given subjects (all when None), frames still encoded.
 
     Args:
+        subjects: subject ids (clip ids in a `DatasetInfo.by_clip` view).
         clips: clip ids to keep as well (None: every clip of `subjects`); splits by clip
             (the still images of an expression set, `tfmer.training.StagedTrainer`) use it.
         frames: parse the encoded frames too (`tfmer.features.parse`); False for the
@@ -187,7 +197,8 @@ def read_clips(info: DatasetInfo, subjects=None, *, clips=None, shuffle_files=Fa
                           num_parallel_calls=AUTOTUNE, deterministic=not shuffle_files)
     if subjects is not None:
         wanted = membership(subjects)
-        dataset = dataset.filter(lambda clip: wanted(clip["clip/subject"]))
+        key = "clip/id" if info.unit == "clip" else "clip/subject"
+        dataset = dataset.filter(lambda clip: wanted(clip[key]))
     if clips is not None:
         kept = membership(clips)
         dataset = dataset.filter(lambda clip: kept(clip["clip/id"]))

@@ -12,6 +12,17 @@ from __future__ import annotations
 import numpy as np
 
 
+CLIP_FOLDS = "-clips"
+"""The suffix of `kfoldK-clips`: K folds of clips, not subjects (`splits_clips`)."""
+
+
+def splits_clips(protocol: str) -> bool:
+    """Whether the protocol's folds are of clips (`kfoldK-clips`): a subject's clips can then
+    be in training and test at once, so its figures are optimistic. The folds are made by
+    `make_folds` over clip ids (`tfmer.data.DatasetInfo.by_clip`)."""
+    return protocol.endswith(CLIP_FOLDS)
+
+
 def database_of(subject: str) -> str:
     """The database of a namespaced subject id, `database/subject`."""
     return subject.split("/", 1)[0]
@@ -23,9 +34,10 @@ def make_folds(subjects, protocol: str, num_folds: int | None, fold_seed: int = 
     Args:
         subjects: namespaced subject ids.
         protocol: `loso`, `kfoldK`, `lodo` (a fold per database: test on its subjects,
-            train on the other databases'), or `train=A[,A2...],test=B` (one fold: train on
-            the subjects of the databases A..., test on those of B).
-        num_folds: K for `kfoldK` (None otherwise).
+            train on the other databases'), `train=A[,A2...],test=B` (one fold: train on
+            the subjects of the databases A..., test on those of B), or `kfoldK-clips`
+            (K folds as `kfoldK`, given clip ids instead of subjects; `splits_clips`).
+        num_folds: K for `kfoldK` and `kfoldK-clips` (None otherwise).
         fold_seed: seed of the subject shuffle before the K-way split.
 
     Returns:

@@ -25,8 +25,9 @@ def compute_metrics(rows, classes, *, experiment: str, protocol: str) -> dict:
 
     `pooled` and `confusion_matrix` pool the predictions of all folds (and all seeds);
     `folds` pools each fold over seeds, its UF1 and UAR averaged over the classes of the
-    pooled predictions (a class the fold lacks counts as F1 0, recall 0); `per_seed` has each seed's pooled figures, and with
-    several seeds `mean` and `std` (sample std) summarise them. When the clips come from
+    pooled predictions (a class the fold lacks counts as F1 0, recall 0); `per_seed` has
+    each seed's pooled figures, and with several seeds `mean` and `std` (sample std)
+    summarise them. When the clips come from
     more than one database (the namespace of their subjects, `database/subject`),
     `datasets` has each database's figures on its pooled predictions, as composite papers
     report them (MEGC 2019).

@@ -7,7 +7,8 @@ only. Every file is written atomically (`tfmer.files`).
 
     config.json        the resolved config (`ExperimentConfig.to_dict()`) and a `dataset`
                        entry naming the converted data it ran on
-    folds.json         `[{"fold", "train_subjects", "test_subjects"}]`
+    folds.json         `[{"fold", "train_subjects", "test_subjects"}]` (clip ids with
+                       `kfoldK-clips`)
     predictions.csv    `clip_id,subject,fold,seed,y_true,y_pred,p_<class>...`
     metrics.json       pooled and per-fold figures (`tfmer.results.compute_metrics`)
     histories.json     `[{"label", "history"}]`, a Keras history per fit

@@ -41,6 +41,9 @@ class Release:
         check: a check of the converted dataset against published facts (the `dataset.json`
             content -> what it found, recorded as `dataset.json["check"]` and printed), or
             None.
+        protocol: the evaluation protocol the database is published with, recorded as
+            `dataset.json["protocol"]` (`train.py` follows it unless given `--protocol`), or
+            None.
     """
 
     sources: list
@@ -48,6 +51,7 @@ class Release:
     crop: str = "detect"
     details: dict = dataclasses.field(default_factory=dict)
     check: Callable[[dict], dict] | None = None
+    protocol: str | None = None
 
 
 def reader(name: str):
@@ -82,7 +86,9 @@ def convert_release(name: str, release: Release, out_dir, *, classes: str,
                   crop=options.crop, align=options.align, margin=options.margin)
     return convert.convert(name, sources, scheme.classes, out_dir, options,
                            errors=release.errors + errors, dropped=dropped,
-                           extra={"source": source}, check=release.check)
+                           extra={"source": source, **({"protocol": release.protocol}
+                                                       if release.protocol else {})},
+                           check=release.check)
 
 
 def convert_database(name: str, root, out_dir, *, classes: str = "source",

@@ -11,7 +11,9 @@ Clip ids are `<database>/<clip id in the database>` and subjects are namespaced 
 database (`casme2/sub01`, `samm/006`, `smic/s1`), so leave-one-subject-out gives 68 folds
 and a run reports each database's figures beside the composite's. The converted clips per
 class and database are checked against the published counts (`check_counts`: printed, and
-recorded in `dataset.json["check"]`).
+recorded in `dataset.json["check"]`). The composite is published with leave-one-subject-out
+(`PROTOCOL`, recorded as `dataset.json["protocol"]`), which `train.py` then runs unless
+given `--protocol`.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from data_prep.databases import Release, reader
 
 DATABASES = ("casme2", "samm", "smic")
 CLIP_LIST = pathlib.Path(__file__).with_name("megc2019_clips.csv")
+PROTOCOL = "loso"
+"""The MEGC 2019 evaluation: leave one subject out over the 68 subjects (See et al. 2019)."""
 OFFICIAL_COUNTS = {
     "negative": {"casme2": 88, "samm": 92, "smic": 70},
     "positive": {"casme2": 32, "samm": 26, "smic": 51},
@@ -120,7 +124,7 @@ def read(root: dict, *, part: str = "HS") -> Release:
     return Release(sources, errors, crop="detect" if "detect" in crops else "none",
                    details={"roots": {d: str(root[d]) for d in DATABASES}, "part": part,
                             "clip_list": CLIP_LIST.name, "listed": len(wanted)},
-                   check=check_counts)
+                   check=check_counts, protocol=PROTOCOL)
 
 
 def _error_key(database: str, clip_id: str) -> tuple | None:

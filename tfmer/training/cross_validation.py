@@ -41,6 +41,18 @@ def resolve_classes(config, info: data.DatasetInfo):
     return dataclasses.replace(config, data=dataclasses.replace(config.data, classes=info.classes))
 
 
+def follow_dataset_protocol(config, info: data.DatasetInfo, log=print):
+    """The config with the protocol the dataset is published with (`dataset.json
+    ["protocol"]`), saying so when it replaces the config's; unchanged when it names none."""
+    published = info.raw.get("protocol")
+    if published is None or published == config.protocol.protocol:
+        return config
+    log(f"{info.name} is published with {published}: running it instead of "
+        f"{config.name}'s {config.protocol.protocol} (--protocol for another)")
+    return dataclasses.replace(config, protocol=dataclasses.replace(config.protocol,
+                                                                    protocol=published))
+
+
 def check_inputs(config, info: data.DatasetInfo) -> None:
     """Checks, before any training, that the dataset and the other inputs suit the experiment.
 
@@ -103,6 +115,16 @@ def _samples(config) -> str:
     if config.data.window is None:
         return "whole clips"
     return f"windows of {config.data.window} frames"
+
+
+def _fold_line(info: data.DatasetInfo, fold: dict) -> str:
+    """What a fold trains and tests on, for its first log line."""
+    train, test = info.clips_of(fold["train_subjects"]), info.clips_of(fold["test_subjects"])
+    if info.unit == "clip":
+        return (f"train on {len(train)} clips, test on {len(test)} clips of "
+                f"{len({c['subject'] for c in test})} subjects")
+    return (f"train on {len(train)} clips of {len(fold['train_subjects'])} subjects, test on "
+            f"{len(test)} clips of {', '.join(fold['test_subjects'])}")
 
 
 def check_motion(config, info: data.DatasetInfo) -> None:
@@ -184,7 +206,8 @@ def metrics_of(rows, info: data.DatasetInfo) -> dict:
 
 def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFactory, *,
                    runs_root="runs", export_root="saved_models", export_final=True,
-                   permute_labels: int = 0, log=print) -> tuple[pathlib.Path, dict]:
+                   permute_labels: int = 0, dataset_protocol: bool = False,
+                   log=print) -> tuple[pathlib.Path, dict]:
     """Runs the experiment's protocol on a converted dataset and writes the run folder.
 
     Writes `config.json`, `folds.json`, `predictions.csv`, `metrics.json`, `histories.json`,
@@ -209,6 +232,9 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
         permute_labels: after the real run, the label-permutation check with this many
             repeats (`permutation_check`, training seed 0), recorded in `metrics.json` as
             `permutation`; so far for the SVM baselines (`handcrafted.method`) only.
+        dataset_protocol: run the protocol the dataset is published with
+            (`dataset.json["protocol"]`, e.g. `loso` for the MEGC 2019 composite) instead
+            of the config's, when the dataset names one (`train.py` without `--protocol`).
         log: progress lines go here.
 
     Returns:
@@ -216,24 +242,35 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
     """
     info = data.load_info(data_dir)
     config = resolve_classes(config, info)
+    if dataset_protocol:
+        config = follow_dataset_protocol(config, info, log)
     check_inputs(config, info)
     if permute_labels < 0:
         raise ValueError(f"--permute-labels {permute_labels}: the number of repeats is >= 0")
     if permute_labels and config.handcrafted.method is None:
         raise ValueError(f"--permute-labels: the label-permutation check runs with the SVM "
                          f"baselines (e.g. mdmo_svm) so far; {config.name} trains a network")
+    source = info
+    if protocols.splits_clips(config.protocol.protocol):
+        info = info.by_clip()  # folds, training and prediction by clip from here on
     folds = protocols.make_folds(info.subjects, config.protocol.protocol, config.num_folds,
                                  config.protocol.fold_seed)
     folder = RunFolder.create(runs_root, config.name)
     run_dir = folder.path
     folder.write_config(config, {
         "path": ",".join(str(path.resolve()) for path in info.paths), "name": info.name,
-        "num_clips": len(info.clips), "num_subjects": len(info.subjects),
+        "num_clips": len(info.clips), "num_subjects": len(source.subjects),
         "num_frames": info.num_frames, "tim": info.raw.get("tim")})
     folder.write_json(FOLDS, folds)
     log(f"run folder {run_dir}\n{config.name} at the {config.scale} scale: {_recipe(config)}, "
         f"{config.protocol.protocol} ({len(folds)} folds) x {config.protocol.seeds} seed(s) on "
-        f"{info.name}: {len(info.clips)} clips, {len(info.subjects)} subjects")
+        f"{info.name}: {len(info.clips)} clips, {len(source.subjects)} subjects")
+    if info.unit == "clip":
+        log(f"  warning: {config.protocol.protocol} splits clips, not subjects: a subject's "
+            f"clips are in training and test folds at once, so the model can recognise the "
+            f"person, not the expression, and the figures are optimistic. Use it only to "
+            f"compare with papers that split so (Bai & Goecke 2020, Section 4.6); report "
+            f"subject-independent folds (kfold5, loso)")
     single = single_class_test_folds(info, folds)
     if single:
         log(f"  note: {len(single)} fold(s) test clips of one class only (" + ", ".join(
@@ -249,11 +286,8 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
     for seed in range(config.protocol.seeds):
         for fold in folds:
             started = time.time()
-            log(f"fold {fold['fold']} ({fold['fold'] + 1} of {len(folds)}), seed {seed}: train on "
-                f"{len(info.clips_of(fold['train_subjects']))} clips of "
-                f"{len(fold['train_subjects'])} subjects, test on "
-                f"{len(info.clips_of(fold['test_subjects']))} clips of "
-                f"{', '.join(fold['test_subjects'])}")
+            log(f"fold {fold['fold']} ({fold['fold'] + 1} of {len(folds)}), seed {seed}: "
+                + _fold_line(info, fold))
             history = trainer.fit(info, fold["train_subjects"],
                                   seed=SEED_STRIDE * seed + fold["fold"], log=log)
             predicted = trainer.predict(info, fold["test_subjects"])
@@ -292,7 +326,7 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
             "near chance.\n  For the VGGFace2 pre-training of the paper pass keras-vggface's "
             "weight file:\n  --set model.weights=/path/to/rcmalli_vggface_tf_notop_resnet50.h5")
     if export_final:
-        log(f"final model: the same recipe on all {len(info.subjects)} subjects")
+        log(f"final model: the same recipe on all {len(source.subjects)} subjects")
         trainer.before_final()
         history = trainer.fit(info, info.subjects, seed=0, log=log, final=True)
         path, serves = trainer.export(info.classes, export_root, extra={
