@@ -40,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--permute-labels", type=int, default=0, metavar="N",
                         help="label-permutation check: repeat the cross-validation N times "
                         "with each fold's training labels shuffled, and report the p-value "
-                        "of the real UF1 (SVM baselines)")
+                        "of the real UF1 (each repeat costs a whole cross-validation)")
     return parser
 
 

@@ -73,6 +73,8 @@ class DatasetInfo:
         paths: the dataset folders.
         unit: what `subjects` and every `subjects` argument name: `subject` ids, or in
             the view `by_clip` makes, `clip` ids.
+        relabel: `((clip id, class index), ...)`: labels that replace the stored ones
+            wherever clips are read (`relabelled`); empty for the stored labels.
     """
 
     path: pathlib.Path
@@ -88,6 +90,7 @@ class DatasetInfo:
     raw: dict
     paths: tuple = ()
     unit: str = "subject"
+    relabel: tuple = ()
 
     def clips_of(self, subjects) -> list[dict]:
         """The clip summaries of the given subjects (of the given clips in a `by_clip` view)."""
@@ -99,6 +102,28 @@ class DatasetInfo:
         them split clips, not subjects (`--protocol kfold5-clips`, which leaks subjects)."""
         return dataclasses.replace(self, subjects=tuple(sorted(c["id"] for c in self.clips)),
                                    unit="clip")
+
+    def relabelled(self, labels: dict) -> "DatasetInfo":
+        """The dataset with the given clips' labels replaced, in the clip summaries and in
+        every clip `read_clips` parses (so in every training pipeline): the label-permutation
+        check trains on such a view.
+
+        Args:
+            labels: `{clip id: class index}`; clips not named keep their labels.
+
+        Raises:
+            ValueError: a clip id the dataset does not hold, or an index out of range.
+        """
+        known = {c["id"] for c in self.clips}
+        for clip_id, index in labels.items():
+            if clip_id not in known or not 0 <= index < len(self.classes):
+                raise ValueError(f"relabel {clip_id} -> {index}: not a clip of {self.path} "
+                                 f"and a class index in 0..{len(self.classes) - 1}")
+        merged = {**dict(self.relabel), **labels}
+        return dataclasses.replace(
+            self, relabel=tuple(sorted(merged.items())),
+            clips=tuple({**c, "label": self.classes[merged[c["id"]]]} if c["id"] in merged
+                        else c for c in self.clips))
 
 
 COMBINED_FIELDS = ("classes", "num_frames", "height", "width", "channels", "encoding")
@@ -195,6 +220,9 @@ def read_clips(info: DatasetInfo, subjects=None, *, clips=None, shuffle_files=Fa
                                num_parallel_calls=AUTOTUNE, deterministic=not shuffle_files)
     dataset = dataset.map(lambda serialized: features.parse(serialized, frames),
                           num_parallel_calls=AUTOTUNE, deterministic=not shuffle_files)
+    if info.relabel:
+        dataset = dataset.map(_relabeller(info.relabel), num_parallel_calls=AUTOTUNE,
+                              deterministic=not shuffle_files)
     if subjects is not None:
         wanted = membership(subjects)
         key = "clip/id" if info.unit == "clip" else "clip/subject"
@@ -203,6 +231,20 @@ def read_clips(info: DatasetInfo, subjects=None, *, clips=None, shuffle_files=Fa
         kept = membership(clips)
         dataset = dataset.filter(lambda clip: kept(clip["clip/id"]))
     return dataset
+
+
+def _relabeller(pairs):
+    """`clip -> clip` with `clip/label` replaced for the clips `pairs` names (`relabelled`)."""
+    ids, labels = zip(*pairs)
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(ids, tf.string),
+                                            tf.constant(labels, tf.int64)), default_value=-1)
+
+    def relabel(clip):
+        found = table.lookup(clip["clip/id"])
+        stored = clip["clip/label"]
+        return {**clip, "clip/label": tf.where(found >= 0, tf.cast(found, stored.dtype), stored)}
+    return relabel
 
 
 def membership(keys):

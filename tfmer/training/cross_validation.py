@@ -176,7 +176,10 @@ def permutation_check(trainer: BaseTrainer, info: data.DatasetInfo, folds, count
                       real_uf1: float, log=print) -> dict:
     """The label-permutation check of a cross-validation: `count` repeats of it (training
     seed 0) with each fold's training labels shuffled among its training clips (test
-    labels untouched), scored as the real run is.
+    labels untouched), scored as the real run is. The shuffled labels reach training
+    through `DatasetInfo.relabelled`, so every trainer and pipeline sees them (the
+    held-out subjects of early stopping are training subjects and are shuffled too; a
+    stage-1 expression set is not).
 
     Returns:
         `{"n", "uf1": [UF1 of each repeat], "real_uf1", "p_value"}`: p is the share of
@@ -189,8 +192,8 @@ def permutation_check(trainer: BaseTrainer, info: data.DatasetInfo, folds, count
         for fold in folds:
             labels = permuted_labels(info, fold["train_subjects"], SEED_STRIDE * repeat
                                      + fold["fold"])
-            trainer.fit(info, fold["train_subjects"], seed=fold["fold"], log=lambda line: None,
-                        labels=labels)
+            trainer.fit(info.relabelled(labels), fold["train_subjects"], seed=fold["fold"],
+                        log=lambda line: None)
             rows += trainer.predict(info, fold["test_subjects"])
         scores.append(metrics_of(rows, info)["uf1"])
         log(f"  permutation {repeat} of {count}: UF1 {scores[-1]:.3f}")
@@ -231,7 +234,7 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
         export_final: train and export the final all-subject model.
         permute_labels: after the real run, the label-permutation check with this many
             repeats (`permutation_check`, training seed 0), recorded in `metrics.json` as
-            `permutation`; so far for the SVM baselines (`handcrafted.method`) only.
+            `permutation`; each repeat costs a whole cross-validation.
         dataset_protocol: run the protocol the dataset is published with
             (`dataset.json["protocol"]`, e.g. `loso` for the MEGC 2019 composite) instead
             of the config's, when the dataset names one (`train.py` without `--protocol`).
@@ -247,9 +250,6 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
     check_inputs(config, info)
     if permute_labels < 0:
         raise ValueError(f"--permute-labels {permute_labels}: the number of repeats is >= 0")
-    if permute_labels and config.handcrafted.method is None:
-        raise ValueError(f"--permute-labels: the label-permutation check runs with the SVM "
-                         f"baselines (e.g. mdmo_svm) so far; {config.name} trains a network")
     source = info
     if protocols.splits_clips(config.protocol.protocol):
         info = info.by_clip()  # folds, training and prediction by clip from here on

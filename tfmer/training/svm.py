@@ -62,15 +62,12 @@ class SVMTrainer(BaseTrainer):
         return self.features
 
     def fit(self, info: data.DatasetInfo, subjects, seed: int, log=print,
-            final: bool = False, labels: dict | None = None) -> dict:
-        """As `BaseTrainer.fit`; `labels` (`{clip id: class index}`) replaces the training
-        clips' labels (the label-permutation check)."""
+            final: bool = False) -> dict:
         features = self._features(info, subjects, seed, log)
         settings = self.config.handcrafted
         clips = info.clips_of(subjects)
         clip_ids = [c["id"] for c in clips]
-        targets = np.array([info.classes.index(c["label"]) if labels is None else labels[c["id"]]
-                            for c in clips])
+        targets = np.array([info.classes.index(c["label"]) for c in clips])
         training = {variant: features.select(variant, clip_ids) for variant in features.variants}
         self.chosen, table = svm.search(settings, training, targets,
                                         [c["subject"] for c in clips], self.num_classes, seed)
