@@ -1,7 +1,8 @@
 """`python -m gradcam select --experiment NAME [--data DIR] --out DIR`: Grad-CAM layer selection.
 
 Scores the experiment's candidate backbone layers by the share of their Grad-CAM heat on the
-facial features of sample frames, picks l_s (Bai & Goecke 2020, Section 4.3) and writes
+facial features of sample frames, corrected for each layer's resolution, picks l_s (Bai &
+Goecke 2020, Section 4.3; `--target` says what the heatmaps explain) and writes
 `DIR/report.json`, `DIR/report.html` and PNG grids (see `gradcam.select.select`). With no
 `--data`, the built-in synthetic dataset (built on first use in `data/synthetic`, as
 `train.py` does) at the experiment's `builtin` scale; `--quick` shrinks any run.
@@ -20,6 +21,7 @@ import time
 from data_prep import builtin
 from gradcam import compare, report, select
 from tfmer import cli
+from tfmer.config import GRADCAM_TARGETS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -47,6 +49,12 @@ def _parser() -> argparse.ArgumentParser:
                          "for aligned face crops only)")
     command.add_argument("--seed", type=int, default=0,
                          help="seed of the model's initial weights and the frame sample")
+    command.add_argument("--target", choices=GRADCAM_TARGETS,
+                         help="what the heatmaps explain: `probe`, each frame's labelled "
+                         "class through a linear probe fitted on the backbone's features of "
+                         "the sampled frames; `predicted`, each frame's predicted class with "
+                         "the model's own (untrained) head; default the experiment's "
+                         "model.gradcam_target")
     command.add_argument("--set", dest="overrides", action="append", default=[],
                          metavar="KEY=VALUE",
                          help="override a config field, e.g. model.weights=PATH")
@@ -87,7 +95,7 @@ def _select(args) -> int:
         args.experiment, args.data or builtin.clips(), args.out, scale=scale, fold=args.fold,
         count=args.count,
         layers=layers, canonical_landmarks=args.canonical_landmarks, seed=args.seed,
-        overrides=args.overrides)
+        target=args.target, overrides=args.overrides)
     print(report.summary(content))
     print(f"report: {args.out}/report.html ({time.time() - started:.0f} s)")
     return 0

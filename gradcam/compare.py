@@ -108,12 +108,6 @@ def choose_layer(run: RunFolder, model: keras.Model, layer: str | None = None) -
     return (list(config.model.gradcam_layers) or conv_layer_names(model))[-1], LAST_BLOCK
 
 
-def clip_classes(info: data.DatasetInfo, clip_ids, classes) -> np.ndarray:
-    """int `[N]`: the index in `classes` of each clip's label (from `dataset.json`)."""
-    labels = {clip["id"]: clip["label"] for clip in info.clips}
-    return np.array([classes.index(labels[clip_id]) for clip_id in clip_ids], np.int64)
-
-
 def class_heatmaps(model: keras.Model, frames, layer: str, class_indices) -> np.ndarray:
     """Grad-CAM of each frame for its own class: float32 `[N, h, w]` in 0..1.
 
@@ -121,19 +115,9 @@ def class_heatmaps(model: keras.Model, frames, layer: str, class_indices) -> np.
         model: frame or clip model (a clip model sees one-frame clips).
         frames: `[N, S, S, 3]` RGB in 0..255.
         layer: the layer to explain.
-        class_indices: int `[N]`, the class to explain per frame (`grad_cams` takes one
-            class per call, so the frames go by class).
+        class_indices: int `[N]`, the class to explain per frame.
     """
-    class_indices = np.asarray(class_indices)
-    heatmaps = None
-    for index in np.unique(class_indices):
-        rows = np.flatnonzero(class_indices == index)
-        maps = scoring.layer_heatmaps(model, np.asarray(frames)[rows], [layer],
-                                     class_index=int(index))[layer]
-        if heatmaps is None:
-            heatmaps = np.zeros((len(class_indices), *maps.shape[1:]), np.float32)
-        heatmaps[rows] = maps
-    return heatmaps
+    return scoring.layer_heatmaps(model, frames, [layer], class_index=class_indices)[layer]
 
 
 def before_after_heatmaps(run: RunFolder, model: keras.Model, frames, layer: str,
@@ -215,10 +199,9 @@ def compare(run_dir, out_dir=None, *, layer: str | None = None, count: int = 8,
     size = config.data.image_size
     # A run that selected its layers on the canonical layout compares on it too.
     canonical_landmarks = canonical_landmarks or config.model.gradcam_canonical_landmarks
-    frames, landmarks, clip_ids = scoring.sample_frames(
+    frames, landmarks, clip_ids, class_indices, _ = scoring.sample_frames(
         info, None, image_size=size, count=count, seed=seed,
-        canonical_landmarks=canonical_landmarks)
-    class_indices = clip_classes(info, clip_ids, classes)
+        canonical_landmarks=canonical_landmarks)  # labels index `classes` (checked above)
     log(f"{len(frames)} frames of all {len(info.subjects)} subjects of {info.name}; Grad-CAM "
         f"of {config.name}'s final model at {layer} ({source}) before and after training")
     before, after = before_after_heatmaps(run, model, frames, layer, class_indices)

@@ -62,7 +62,8 @@ def grad_cam(model: keras.Model, inputs, layer_name: str,
 
 
 def grad_cams(model: keras.Model, inputs, layer_names: Sequence[str],
-              class_index: int | None = None, batch_size: int = 8) -> dict[str, np.ndarray]:
+              class_index: int | Sequence[int] | None = None,
+              batch_size: int = 8) -> dict[str, np.ndarray]:
     """Grad-CAM heatmaps of several layers for a batch of frames or clips.
 
     Each batch of `batch_size` inputs takes one forward pass and one gradient call for all
@@ -74,7 +75,8 @@ def grad_cams(model: keras.Model, inputs, layer_names: Sequence[str],
             clip model.
         layer_names: layers with 4-D `[batch, h, w, channels]` outputs, all in `model` or
             all in the same model nested in it; repeated names are taken once.
-        class_index: the class to explain for every input; None explains each input's
+        class_index: the class to explain: an int for every input, a sequence of N ints
+            (one per input, e.g. each frame's labelled class), or None for each input's
             predicted class.
         batch_size: inputs per forward pass.
 
@@ -85,7 +87,8 @@ def grad_cams(model: keras.Model, inputs, layer_names: Sequence[str],
 
     Raises:
         ValueError: as `grad_cam`; also for no inputs, no layer names, layers in different
-            nested models, or a `batch_size` below 1.
+            nested models, a `batch_size` below 1, or a `class_index` sequence that does
+            not hold one integer per input.
     """
     layer_names = list(dict.fromkeys(layer_names))
     if not layer_names:
@@ -96,8 +99,10 @@ def grad_cams(model: keras.Model, inputs, layer_names: Sequence[str],
     _check_rank(model, inputs, batched=True)
     if not len(inputs):
         raise ValueError(f"grad_cams got no inputs (shape {inputs.shape})")
+    classes = _class_indices(class_index, len(inputs))
     forward, timed = _class_score_forward(model, layer_names)
-    batches = [_batch_heatmaps(forward, timed, inputs[start:start + batch_size], class_index)
+    batches = [_batch_heatmaps(forward, timed, inputs[start:start + batch_size],
+                               None if classes is None else classes[start:start + batch_size])
                for start in range(0, len(inputs), batch_size)]
     return {name: np.concatenate([maps[i] for maps in batches])
             for i, name in enumerate(layer_names)}
@@ -166,6 +171,18 @@ def overlay(frame, heatmap, alpha: float = 0.4) -> np.ndarray:
     colours = cv2.cvtColor(cv2.applyColorMap(levels, cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
     blend = (1 - alpha) * frame.astype(np.float32) + alpha * colours.astype(np.float32)
     return np.round(np.clip(blend, 0, 255)).astype(np.uint8)
+
+
+def call_tensors(layer):
+    """The input and output tensors of a layer's (first) call in its model's graph, e.g. to
+    build a model on part of another one's graph.
+
+    `layer.input` and `layer.output` give these for plain layers, but a nested functional
+    model answers with its own graph's input and output, unconnected to the outer model;
+    the layer's first inbound node holds the call's tensors in both cases.
+    """
+    node = layer._inbound_nodes[0]
+    return node.input_tensors[0], node.output_tensors[0]
 
 
 def _check_rank(model, inputs, batched):
@@ -300,7 +317,7 @@ def _forward(model, paths, output):
     """
     if all(len(path) == 1 for path in paths):
         probe = keras.Model(model.inputs,
-                            [_call_tensors(path[0])[1] for path in paths] + [output])
+                            [call_tensors(path[0])[1] for path in paths] + [output])
 
         def probe_forward(inputs):
             *activations, value = probe(inputs, training=False)
@@ -317,7 +334,7 @@ def _forward(model, paths, output):
     timed = nested is not holder
     nested_forward, nested_timed = _forward(nested, [path[1:] for path in paths],
                                             nested.outputs[0])
-    holder_input, holder_output = _call_tensors(holder)
+    holder_input, holder_output = call_tensors(holder)
     before = _subgraph(model.inputs[0], holder_input)
     after = _subgraph(holder_output, output)
 
@@ -332,17 +349,6 @@ def _forward(model, paths, output):
         return activations, after(y)
 
     return nested_model_forward, timed or nested_timed
-
-
-def _call_tensors(layer):
-    """The input and output tensors of a layer's (first) call in its model's graph.
-
-    `layer.input` and `layer.output` give these for plain layers, but a nested functional
-    model answers with its own graph's input and output, unconnected to the outer model;
-    the layer's first inbound node holds the call's tensors in both cases.
-    """
-    node = layer._inbound_nodes[0]
-    return node.input_tensors[0], node.output_tensors[0]
 
 
 def _subgraph(inputs, outputs):
@@ -361,7 +367,8 @@ def _batch_heatmaps(forward, timed, inputs, class_index):
         forward: from `_class_score_forward`.
         timed: whether the activations fold time into the batch.
         inputs: float32 `[B, ...]`.
-        class_index: the class for all inputs, or None for each one's predicted class.
+        class_index: int `[B]`, the class of each input, or None for each one's predicted
+            class.
 
     Returns:
         Per target layer, float32 `[B, h, w]`, or `[B, T, h, w]` if `timed`.
@@ -383,16 +390,35 @@ def _batch_heatmaps(forward, timed, inputs, class_index):
     return heatmaps
 
 
+def _class_indices(class_index, count: int) -> np.ndarray | None:
+    """`class_index` of `grad_cams` as int64 `[count]` (an int repeated, a sequence as
+    given), or None for the predicted classes.
+
+    Raises:
+        ValueError: a sequence that is not `count` integers (naming what it found).
+    """
+    if class_index is None:
+        return None
+    if isinstance(class_index, (int, np.integer)):
+        return np.full(count, int(class_index), np.int64)
+    indices = np.asarray(class_index)
+    if indices.shape != (count,) or not np.issubdtype(indices.dtype, np.integer):
+        raise ValueError(f"class_index must be an int or {count} ints (one per input), got "
+                         f"{indices.dtype} values of shape {list(indices.shape)}")
+    return indices.astype(np.int64)
+
+
 def _classes(scores, class_index):
-    """int32 `[B]`: `class_index` for every row of `scores` `[B, classes]`, or each row's
-    argmax if it is None."""
+    """int32 `[B]`: `class_index` (int `[B]`) checked against the classes of `scores`
+    `[B, classes]`, or each row's argmax if it is None."""
     if class_index is None:
         return tf.argmax(scores, axis=-1, output_type=tf.int32)
     num_classes = scores.shape[-1]
-    if not 0 <= class_index < num_classes:
-        raise ValueError(f"class_index {class_index} out of range for a model with "
+    outside = [int(i) for i in class_index if not 0 <= i < num_classes]
+    if outside:
+        raise ValueError(f"class_index {outside[0]} out of range for a model with "
                          f"{num_classes} classes")
-    return tf.fill(tf.shape(scores)[:1], tf.constant(class_index, tf.int32))
+    return tf.constant(class_index, tf.int32)
 
 
 def _heatmap(activation, gradient):

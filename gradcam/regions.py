@@ -148,3 +148,50 @@ def heat_in_regions(heatmap: np.ndarray, mask: np.ndarray) -> float:
     heat = upsample(heatmap, mask.shape[0])
     total = float(heat.sum())
     return float(heat[mask].sum()) / total if total > 0 else 0.0
+
+
+def interpolation_matrix(length: int, size: int) -> np.ndarray:
+    """The weights of `upsample` along one axis, from `length` cells to `size` pixels.
+
+    `upsample` is separable and linear: a `[h, w]` map m becomes `A m B^T` with
+    `A = interpolation_matrix(h, S)` and `B = interpolation_matrix(w, S)`. Column i is
+    the upsampled one-hot cell i of a `[length, 1]` map (a single column, which bilinear
+    resizing spreads unchanged over the width), so the weights are `upsample`'s own.
+
+    Returns:
+        float64 `[S, length]`, non-negative.
+    """
+    cells = np.eye(length, dtype=np.float32)
+    return np.stack([upsample(cells[:, i:i + 1], size)[:, 0] for i in range(length)],
+                    axis=1).astype(np.float64)
+
+
+def share_ceiling(shape: tuple[int, int], masks) -> np.ndarray:
+    """The highest `heat_in_regions` any non-negative map of a given resolution reaches.
+
+    The share of a map m is `sum(up(m) * mask) / sum(up(m))`. Upsampling is linear with
+    non-negative weights, so for m = sum_c m_c e_c (one-hot cells e_c) the share is the
+    average of the one-hot shares `share(e_c)` weighted by `m_c * sum(up(e_c))`: it is
+    never above the best single cell's, which a one-hot map reaches. With the separable
+    form `up(m) = A m B^T` (`interpolation_matrix`), the in-mask heat of cell (i, j) is
+    `(A^T mask B)[i, j]` and its total heat `colsum(A)[i] * colsum(B)[j]`, so every cell's
+    share comes from one matrix product per mask.
+
+    Args:
+        shape: the maps' `(h, w)`.
+        masks: bool `[N, S, S]` region masks (`region_mask`), or one `[S, S]` mask.
+
+    Returns:
+        float64 `[N]` in 0..1 (a float for one mask): per mask, the largest one-hot share.
+        A 1 x 1 map's is the mask's area fraction (its upsampled heat is uniform).
+    """
+    masks = np.asarray(masks, bool)
+    single = masks.ndim == 2
+    masks = masks[None] if single else masks
+    size = masks.shape[-1]
+    rows, columns = (interpolation_matrix(n, size) for n in shape)  # [S, h], [S, w]
+    inside = rows.T @ masks.astype(np.float64) @ columns  # [N, h, w]
+    total = np.outer(rows.sum(axis=0), columns.sum(axis=0))  # [h, w]
+    shares = np.divide(inside, total, out=np.zeros_like(inside), where=total > 0)
+    ceilings = shares.reshape(len(masks), -1).max(axis=1)
+    return float(ceilings[0]) if single else ceilings

@@ -20,6 +20,7 @@ from matplotlib.patches import Patch
 
 from gradcam import regions
 from gradcam.core import overlay
+from gradcam.scoring import PROBE
 from tfmer import plots
 from tfmer.files import write_json_atomic, write_text_atomic
 
@@ -38,16 +39,17 @@ _OUTLINE = (255, 255, 255)
 def write_report(out_dir, content: dict, frames, masks, heatmaps: dict) -> pathlib.Path:
     """Writes the report of one layer selection into `out_dir`.
 
-    Files: `scores.png` (score per layer, network order, the selected one highlighted, the
-    uniform-heat baseline), `overview.png` (rows layers, columns up to `OVERVIEW_FRAMES`
+    Files: `scores.png` (per layer, network order, the selected one highlighted: the raw
+    share with the uniform-heat baseline and the resolution's ceiling, and the normalised
+    score it is chosen by), `overview.png` (rows layers, columns up to `OVERVIEW_FRAMES`
     frames), `layers/<layer>.png` (every frame of one layer), `report.html` (summary,
     scores table and the figures), then `report.json` (`content`).
 
     Args:
         out_dir: output folder, created if needed.
         content: the report dict (`gradcam.select.select`): `layers` (`[{"name", "score",
-            "area"}]` in network order), `selected`, `frozen`, `trainable`, `experiment`,
-            `frames` (clip ids), ...
+            "area", "ceiling", "normalised"}]` in network order), `selected`, `frozen`,
+            `trainable`, `experiment`, `frames` (clip ids), `class_target`, `probe`, ...
         frames: uint8 `[N, S, S, 3]` RGB sample frames.
         masks: bool `[N, S, S]` facial-feature regions of the frames.
         heatmaps: `{layer: [N, h, w]}` Grad-CAM maps in 0..1.
@@ -70,10 +72,14 @@ def write_report(out_dir, content: dict, frames, masks, heatmaps: dict) -> pathl
 
 
 def plot_scores(scores: list[dict], selected: str, path) -> str:
-    """Bar chart of each layer's heat share on the facial features, in network order.
+    """Bar charts of each layer's scores, in network order, the selected layer in red.
+
+    Top: the raw share of heat on the facial features, with the uniform-heat baseline
+    (the region area) and each layer's ceiling (the best share its resolution allows).
+    Bottom: the normalised score `(score - area) / (ceiling - area)` the layer is chosen by.
 
     Args:
-        scores: `[{"name", "score", "area"}]`.
+        scores: `[{"name", "score", "area", "ceiling", "normalised"}]`.
         selected: the chosen layer, drawn in red.
         path: output PNG.
 
@@ -81,29 +87,39 @@ def plot_scores(scores: list[dict], selected: str, path) -> str:
         `path` as a str.
     """
     names = [s["name"] for s in scores]
-    values = np.array([s["score"] for s in scores])
+    raw = np.array([s["score"] for s in scores])
+    ceilings = np.array([s["ceiling"] for s in scores])
+    normalised = np.array([s["normalised"] for s in scores])
     area = float(np.mean([s["area"] for s in scores]))
-    fig = Figure(figsize=(max(6.0, 0.32 * len(names) + 2.0), 4.6), dpi=_DPI * 1.2,
-                 layout="constrained")
-    ax = fig.add_subplot()
+    positions = np.arange(len(names))
     colours = [_SELECTED if name == selected else _OTHER for name in names]
-    ax.bar(range(len(names)), values, color=colours)
-    ax.axhline(area, color="black", linestyle="--", linewidth=1,
-               label=f"uniform heat (region area {area:.2f})")
-    if len(names) <= 24:
-        for i, value in enumerate(values):
-            ax.text(i, value, f"{value:.2f}", ha="center", va="bottom", fontsize=7)
-    ax.set_xticks(range(len(names)), names, rotation=60, ha="right",
-                  fontsize=8 if len(names) <= 30 else 6)
-    ax.get_xticklabels()[names.index(selected)].set_color(_SELECTED)
-    ax.set_ylim(0, min(1.0, max(values.max(initial=0), area) * 1.15 + 0.05))
-    ax.set_ylabel("share of heat on facial features")
-    ax.set_xlabel("layer (network order)")
-    ax.set_title(f"Grad-CAM heat on the facial features ({regions.REGION_NAMES})\n"
-                 f"selected layer: {selected}", fontsize=10)
-    handles, _ = ax.get_legend_handles_labels()
+    fig = Figure(figsize=(max(6.0, 0.32 * len(names) + 2.0), 7.2), dpi=_DPI * 1.2,
+                 layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True)
+    top.bar(positions, raw, color=colours)
+    top.axhline(area, color="black", linestyle="--", linewidth=1,
+                label=f"uniform heat (region area {area:.2f})")
+    top.scatter(positions, ceilings, marker="_", s=200, color="black", linewidths=1.5,
+                label="ceiling at the layer's resolution")
+    top.set_ylim(0, min(1.0, max(ceilings.max(initial=0), area) * 1.1 + 0.05))
+    top.set_ylabel("share of heat on facial features")
+    top.set_title(f"Grad-CAM heat on the facial features ({regions.REGION_NAMES})\n"
+                  f"selected layer: {selected} (highest normalised score)", fontsize=10)
+    handles, _ = top.get_legend_handles_labels()
     handles.append(Patch(color=_SELECTED, label=f"selected ({selected})"))
-    ax.legend(handles=handles, loc="upper left", fontsize=8)
+    top.legend(handles=handles, loc="center left", fontsize=8)
+    bottom.bar(positions, normalised, color=colours)
+    bottom.axhline(0, color="black", linewidth=0.8)
+    bottom.set_ylabel("normalised score\n(share - area) / (ceiling - area)")
+    bottom.set_xlabel("layer (network order)")
+    for ax, values in ((top, raw), (bottom, normalised)):
+        if len(names) <= 24:
+            for i, value in enumerate(values):
+                ax.text(i, value, f"{value:.2f}", ha="center",
+                        va="bottom" if value >= 0 else "top", fontsize=7)
+    bottom.set_xticks(positions, names, rotation=60, ha="right",
+                      fontsize=8 if len(names) <= 30 else 6)
+    bottom.get_xticklabels()[names.index(selected)].set_color(_SELECTED)
     return plots.save_png(fig, path)
 
 
@@ -120,10 +136,12 @@ def plot_overview(frames, masks, heatmaps: dict, content: dict, path) -> str:
     cells = [[_cell(frames[i], masks[i], heatmaps[entry["name"]][i]) for i in range(columns)]
              for entry in scores]
     titles = [[_short(clip_id) for clip_id in content["frames"][:columns]]]
-    labels = [f"{entry['name']}\n{entry['score']:.3f}" for entry in scores]
+    labels = [f"{entry['name']}\nnorm. {entry['normalised']:.2f}, raw {entry['score']:.3f}"
+              for entry in scores]
     selected = [entry["name"] == content["selected"] for entry in scores]
-    title = (f"Grad-CAM of {content['experiment']}, a row per layer: mean share of heat on the "
-             f"outlined facial features\n(uniform heat {scores[0]['area']:.3f}); selected "
+    title = (f"Grad-CAM of {content['experiment']} ({content['class_target']} target), a row "
+             f"per layer: normalised score and mean share of heat on the outlined facial "
+             f"features\n(uniform heat {scores[0]['area']:.3f}); selected "
              f"{content['selected']} (red)")
     figure = _mosaic_figure(cells, title, titles=titles, labels=labels, selected=selected)
     return plots.save_png(figure, path)
@@ -135,7 +153,7 @@ def plot_layer(frames, masks, heatmaps, entry: dict, clip_ids, path,
 
     Args:
         heatmaps: `[N, h, w]` of the layer.
-        entry: the layer's `{"name", "score", "area"}`.
+        entry: the layer's `{"name", "score", "area", "ceiling", "normalised"}`.
 
     Returns:
         `path` as a str.
@@ -149,7 +167,8 @@ def plot_layer(frames, masks, heatmaps, entry: dict, clip_ids, path,
         titles.append([f"{_short(clip_ids[i])}\n"
                        f"{regions.heat_in_regions(heatmaps[i], masks[i]):.3f}" for i in indices])
     title = (f"{entry['name']}{' (selected)' if selected else ''}\nmean share of heat on the "
-             f"outlined facial features {entry['score']:.3f} (uniform {entry['area']:.3f})")
+             f"outlined facial features {entry['score']:.3f} (uniform {entry['area']:.3f}, "
+             f"ceiling {entry['ceiling']:.3f}): normalised {entry['normalised']:.2f}")
     figure = _mosaic_figure(cells, title, titles=titles, selected=[selected] * len(cells))
     return plots.save_png(figure, path)
 
@@ -197,10 +216,10 @@ def render_html(content: dict, layer_files: dict) -> str:
     for i, entry in enumerate(content["layers"], 1):
         style = ' class="selected"' if entry["name"] == selected else ""
         link = html.escape(layer_files[entry["name"]])
-        ratio = f"{entry['score'] / entry['area']:.2f}" if entry["area"] else "-"
         rows.append(f"<tr{style}><td>{i}</td><td><a href=\"{link}\">"
-                    f"{html.escape(entry['name'])}</a></td><td>{entry['score']:.3f}</td>"
-                    f"<td>{entry['area']:.3f}</td><td>{ratio}</td></tr>")
+                    f"{html.escape(entry['name'])}</a></td><td>{entry['normalised']:.3f}</td>"
+                    f"<td>{entry['score']:.3f}</td><td>{entry['area']:.3f}</td>"
+                    f"<td>{entry['ceiling']:.3f}</td></tr>")
     grids = "\n".join(
         f"<h3>{html.escape(name)}</h3>\n"
         f"<img src=\"{html.escape(file)}\" alt=\"{html.escape(name)}\">"
@@ -226,15 +245,22 @@ img {{ max-width: 100%; }}
 <h1>{html.escape(title)}</h1>
 <p>On {len(content['frames'])} frames of <code>{html.escape(str(content['data']))}</code>
 (one per clip, the apex when known), the Grad-CAM heat of layer
-<b>{html.escape(selected)}</b> falls most on the {html.escape(content['regions'])}:
-{best['score']:.2f} of it, where a uniform heatmap would put {best['area']:.2f}.
+<b>{html.escape(selected)}</b> is the most concentrated on the
+{html.escape(content['regions'])} for its resolution: normalised score
+{best['normalised']:.2f}, {best['score']:.2f} of its heat on them, where a uniform heatmap
+would put {best['area']:.2f} and a map of its resolution at most {best['ceiling']:.2f}.
 Retraining from it (Bai &amp; Goecke 2020, Section 4.3) freezes {len(content['frozen'])}
 backbone layers and trains {len(content['trainable'])}. The backbone's weights:
-{weights}. Heatmaps explain each frame's {html.escape(str(content['class_target']))} class;
-with an untrained head they show where the backbone's features concentrate.</p>
+{weights}. Heatmaps explain {html.escape(_target_text(content))}.</p>
+<p>A layer's map is upsampled bilinearly to the frame before scoring, which blurs a coarse
+map: its ceiling is the highest share any map of its resolution reaches (a single hot
+cell). Layers are ranked by normalised = (share - uniform) / (ceiling - uniform): 0 is no
+better than uniform heat, 1 as concentrated as the resolution allows. The paper ranks by
+the raw share, which favours high-resolution layers.</p>
 <h2>Scores</h2>
 <table>
-<tr><th>#</th><th>layer (network order)</th><th>heat share</th><th>uniform</th><th>ratio</th></tr>
+<tr><th>#</th><th>layer (network order)</th><th>normalised</th><th>heat share</th>
+<th>uniform</th><th>ceiling</th></tr>
 {chr(10).join(rows)}
 </table>
 <p><img src="scores.png" alt="scores per layer"></p>
@@ -249,16 +275,29 @@ with an untrained head they show where the backbone's features concentrate.</p>
 
 
 def summary(content: dict, top: int = 5) -> str:
-    """A few lines for the terminal: the selection and the `top` scores."""
-    ranked = sorted(content["layers"], key=lambda s: -s["score"])[:top]
+    """A few lines for the terminal: the selection, the target and the `top` layers by
+    normalised score (with their raw shares)."""
+    ranked = sorted(content["layers"], key=lambda s: -s["normalised"])[:top]
     lines = [f"selected layer: {content['selected']} (freezes {len(content['frozen'])} "
              f"backbone layers, trains {len(content['trainable'])})",
-             f"top {len(ranked)} of {len(content['layers'])} layers by heat share on "
-             f"{content['regions']} (uniform heat: {ranked[0]['area']:.3f}):"]
-    lines += [f"  {s['name']:<24} {s['score']:.3f}" for s in ranked]
+             f"heatmaps explain {_target_text(content)}",
+             f"top {len(ranked)} of {len(content['layers'])} layers by normalised score "
+             f"(raw heat share on {content['regions']}; uniform heat "
+             f"{ranked[0]['area']:.3f}; ceiling at the layer's resolution):"]
+    lines += [f"  {s['name']:<24} {s['normalised']:6.3f}  (raw {s['score']:.3f}, "
+              f"ceiling {s['ceiling']:.3f})" for s in ranked]
     if not content.get("weights"):
         lines.append("(random initial weights; --set model.weights=PATH for pretrained ones)")
     return "\n".join(lines)
+
+
+def _target_text(content: dict) -> str:
+    """What the heatmaps of a report explain, in words (`class_target`, `probe`)."""
+    probe = content.get("probe")
+    if content["class_target"] == PROBE and probe:
+        return (f"each frame's labelled class (a linear probe fitted on the backbone's "
+                f"features of these frames, training accuracy {probe['accuracy']:.2f})")
+    return "each frame's predicted class (the model's own head)"
 
 
 def _cell(frame, mask, heatmap=None) -> np.ndarray:

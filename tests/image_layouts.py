@@ -3,6 +3,8 @@ and file layouts their publishers ship, each returning what it wrote.
 
 Every image is a flat grey square whose value encodes the clip (`Clip.value`) and, in a
 SMIC clip, the frame (`value + frame index`), so a converted record can be traced back.
+`write_smic(..., face=True)` writes instead frames of a real face (`tests/face_frames.py`),
+its emotion changing a facial region from the first frame to the middle one and back.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import pathlib
 
 import cv2
 import numpy as np
+
+from tests import face_frames
 
 SIZE = 16
 """Side of every fixture image (pixels)."""
@@ -73,7 +77,8 @@ SMIC_BROKEN = ("unknown_emotion", "empty_clip", "one_frame", "clip_outside_emoti
 
 
 def write_smic(root: pathlib.Path, parts=("HS", "VIS"), clips=SMIC_CLIPS, *,
-               nesting=("SMIC", "SMIC"), broken=(), first_frame: int = 101) -> dict:
+               nesting=("SMIC", "SMIC"), broken=(), first_frame: int = 101,
+               face: bool = False) -> dict:
     """Writes a SMIC release: `root/<nesting...>/<part>/<subject>/micro/<emotion>/<clip>/`.
 
     Args:
@@ -86,6 +91,11 @@ def write_smic(root: pathlib.Path, parts=("HS", "VIS"), clips=SMIC_CLIPS, *,
             emotion folder SMIC does not use, an empty clip folder, a one-frame clip, a clip
             folder directly under the subject.
         first_frame: number of the first frame file (`image000101.bmp`).
+        face: write the clips' frames as a real face (160x192; the module docstring), the
+            emotion's region (`face_frames.region_of`) changed from nothing at the first
+            frame to full at the middle one (SMIC's `--apex middle`) and back at the last;
+            each clip shifted and brightened a little (`face_frames.variant_of` of
+            `part/clip`). `Clip.value` then means nothing; the broken cases stay flat.
 
     Returns:
         `{part: Written}` with `root` the given root; clip values differ across parts (up
@@ -99,11 +109,24 @@ def write_smic(root: pathlib.Path, parts=("HS", "VIS"), clips=SMIC_CLIPS, *,
             clip = _smic_folder(folder, subject, emotion) / name
             value, count = 20 + (10 * count) % 200, count + 1
             for t in range(num_frames):
-                write_image(clip / f"image{first_frame + t:06d}.bmp", value + t)
+                path = clip / f"image{first_frame + t:06d}.bmp"
+                if face:
+                    _write_face(path, emotion, t, num_frames, f"{part}/{name}")
+                else:
+                    write_image(path, value + t)
             expected.append(Clip(f"{subject}/{name}", subject, SMIC_EMOTIONS[emotion],
                                  num_frames, value, clip))
         written[part] = Written(root, expected, _write_smic_broken(folder, broken))
     return written
+
+
+def _write_face(path: pathlib.Path, emotion: str, t: int, num_frames: int, key: str) -> None:
+    """Frame `t` of a SMIC clip with `face=True` (`write_smic`)."""
+    strength = face_frames.intensity(t, 0, (num_frames - 1) // 2, num_frames - 1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    image = face_frames.frame(emotion, strength, face_frames.variant_of(key))
+    if not cv2.imwrite(str(path), image):
+        raise OSError(f"cannot write {path}")
 
 
 def _smic_folder(part: pathlib.Path, subject: str, emotion: str) -> pathlib.Path:

@@ -4,7 +4,12 @@ Each builder (`casme2`, `samm`, `casme`, `casme3`) writes frames and a coding sp
 under a folder, with the quirks of the real release (see `data_prep/databases/`), and returns
 a `Layout`: the clips a reader should return and the broken clips it should report. Frames
 are 24x32 JPEGs of one grey level that encodes the frame number (`frame_value`), so a test
-can tell which frames were read.
+can tell which frames were read. With `face=True` a builder writes instead frames of a real
+face (`tests/face_frames.py`, 160x192): the clip's emotion changes a facial region
+(`face_frames.region_of`) from nothing at the onset to full at the apex and back at the
+offset (frames outside onset..offset unchanged), each clip shifted and brightened a little
+(`face_frames.variant_of` of `subject/Filename/onset`), so `--crop detect` finds a face and a
+classifier has something to learn.
 
 Clips are given as `(subject folder, Filename, emotion as the spreadsheet writes it)`; clip
 `i` is coded onset `first + 10 i`, apex onset + 2, offset onset + 4 (5 frames), and releases
@@ -22,6 +27,7 @@ import numpy as np
 import openpyxl
 
 from data_prep import classes
+from tests import face_frames
 from tfmer.features import UNKNOWN
 
 HEIGHT, WIDTH = 24, 32
@@ -147,12 +153,29 @@ def _broken(entry: _Entry, template: _Entry, context: int) -> _Entry:
     return dataclasses.replace(entry, **changes[entry.case])
 
 
-def _write_frames(folder: pathlib.Path, numbers, name, *, grey: bool) -> None:
-    """Writes frames `numbers` named `name(number)`; no folder for no numbers."""
+def _write_frames(folder: pathlib.Path, numbers, name, *, grey: bool, entry=None) -> None:
+    """Writes frames `numbers` named `name(number)`; no folder for no numbers. With an
+    `entry`, frames of a real face changed as its label says (`_face_frame`), else flat
+    `frame_value` images."""
     for number in numbers:
         folder.mkdir(parents=True, exist_ok=True)
-        image = np.full((HEIGHT, WIDTH), frame_value(number), np.uint8)
-        cv2.imwrite(str(folder / name(number)), image if grey else np.dstack([image] * 3))
+        if entry is not None:
+            image = _face_frame(entry, number, grey=grey)
+        else:
+            image = np.full((HEIGHT, WIDTH), frame_value(number), np.uint8)
+            image = image if grey else np.dstack([image] * 3)
+        cv2.imwrite(str(folder / name(number)), image)
+
+
+def _face_frame(entry: _Entry, number: int, *, grey: bool) -> np.ndarray:
+    """Frame `number` of an entry's clip with `face=True` (the module docstring); an apex
+    that is unknown or outside onset..offset peaks at the middle frame instead."""
+    apex = entry.apex
+    if not entry.onset <= apex <= entry.offset:
+        apex = (entry.onset + entry.offset) // 2
+    strength = face_frames.intensity(number, entry.onset, apex, entry.offset)
+    variant = face_frames.variant_of(f"{entry.subject}/{entry.name}/{entry.onset}")
+    return face_frames.frame(entry.label, strength, variant, grey=grey)
 
 
 def _write_workbook(path: pathlib.Path, sheets: dict) -> None:
@@ -192,7 +215,8 @@ CASME2_RELEASES = {"raw": "CASME2_RAW", "selected": "CASME2_RAW_selected", "crop
 
 
 def casme2(root, *, clips=CASME2_CLIPS, release: str = "raw", broken=(),
-           unknown_apex=("sub01/EP19_05f",), doubled: bool = True) -> Layout:
+           unknown_apex=("sub01/EP19_05f",), doubled: bool = True,
+           face: bool = False) -> Layout:
     """Writes a CASME II release.
 
     Quirks: the frames sit in `CASME2_RAW/CASME2_RAW/` (`doubled`); `Subject` is written as
@@ -207,6 +231,7 @@ def casme2(root, *, clips=CASME2_CLIPS, release: str = "raw", broken=(),
         broken: cases of `BROKEN` to add.
         unknown_apex: clip ids (`sub01/EP19_05f`) whose apex is written `/`.
         doubled: nest the frame folder in a folder of the same name.
+        face: write frames of a real face (the module docstring), not flat ones.
     """
     root = pathlib.Path(root)
     top = root / CASME2_RELEASES[release]
@@ -216,7 +241,7 @@ def casme2(root, *, clips=CASME2_CLIPS, release: str = "raw", broken=(),
                     new_name=lambda subject, k: f"EP{90 + k}_01f", unknown_apex=unknown_apex)
     for e in entries:
         _write_frames(base / e.subject / e.name, e.frames, lambda n: f"{prefix}img{n}.jpg",
-                      grey=False)
+                      grey=False, entry=e if face else None)
     header = ["Subject", "Filename", None, "OnsetFrame", "ApexFrame", "OffsetFrame", None,
               "Action Units", "Estimated Emotion"]
     path = top / "CASME2-coding-20140508.xlsx"
@@ -238,7 +263,7 @@ SAMM_HEADER = ["Subject", "Filename", "Inducement Code", "Onset Frame", "Apex Fr
 
 
 def samm(root, *, clips=SAMM_CLIPS, broken=(), unknown_apex=("007/007_3_1",),
-         header_row: int = 14) -> Layout:
+         header_row: int = 14, face: bool = False) -> Layout:
     """Writes a SAMM release.
 
     Quirks: the workbook's first sheet is not `MICRO_ONLY` (a decoy with other clips);
@@ -252,6 +277,7 @@ def samm(root, *, clips=SAMM_CLIPS, broken=(), unknown_apex=("007/007_3_1",),
         broken: cases of `BROKEN` to add.
         unknown_apex: clip ids whose apex is written -1.
         header_row: the row of the header in `MICRO_ONLY`.
+        face: write frames of a real face (the module docstring; grey), not flat ones.
     """
     root = pathlib.Path(root)
     base = root / "SAMM"
@@ -259,7 +285,8 @@ def samm(root, *, clips=SAMM_CLIPS, broken=(), unknown_apex=("007/007_3_1",),
                     new_name=lambda subject, k: f"{subject}_9_{k + 1}", unknown_apex=unknown_apex)
     for e in entries:
         _write_frames(base / e.subject / e.name, e.frames,
-                      lambda n, s=e.subject: f"{s}_{n:05d}.jpg", grey=True)
+                      lambda n, s=e.subject: f"{s}_{n:05d}.jpg", grey=True,
+                      entry=e if face else None)
 
     def row(e):
         return [int(e.subject), e.name, 1, e.onset_written, e.apex, e.offset,
@@ -284,7 +311,8 @@ CASME_SECTION_B = 8
 """The first subject of section B."""
 
 
-def casme(root, *, clips=CASME_CLIPS, broken=(), unknown_apex=()) -> Layout:
+def casme(root, *, clips=CASME_CLIPS, broken=(), unknown_apex=(),
+          face: bool = False) -> Layout:
     """Writes a CASME release.
 
     Quirks: two sections, `CASME_A/Section A/sub01/...` for subjects 1-7 and
@@ -297,6 +325,7 @@ def casme(root, *, clips=CASME_CLIPS, broken=(), unknown_apex=()) -> Layout:
         clips: `(subject folder, Filename, Emotion)` per clip.
         broken: cases of `BROKEN` to add.
         unknown_apex: clip ids whose apex is written `/`.
+        face: write frames of a real face (the module docstring), not flat ones.
     """
     root = pathlib.Path(root)
 
@@ -307,7 +336,8 @@ def casme(root, *, clips=CASME_CLIPS, broken=(), unknown_apex=()) -> Layout:
     entries = _plan(clips, broken, first=30, context=2,
                     new_name=lambda subject, k: f"EP{90 + k}_1", unknown_apex=unknown_apex)
     for e in entries:
-        _write_frames(folder(e), e.frames, lambda n, name=e.name: f"{name}-{n}.jpg", grey=False)
+        _write_frames(folder(e), e.frames, lambda n, name=e.name: f"{name}-{n}.jpg", grey=False,
+                      entry=e if face else None)
     header = ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Duration",
               "Action Units", "Emotion"]
     path = root / "CASME-coding-20130410.xlsx"
@@ -328,7 +358,8 @@ CASME3_CLIPS = (("spNO.1", "a", "happy"), ("spNO.1", "a", "disgust"),
 """The first two rows cut two samples from one video."""
 
 
-def casme3(root, *, clips=CASME3_CLIPS, broken=(), unknown_apex=()) -> Layout:
+def casme3(root, *, clips=CASME3_CLIPS, broken=(), unknown_apex=(),
+           face: bool = False) -> Layout:
     """Writes CAS(ME)^3 part A.
 
     Quirks: several rows per video (the default's first two); frames of a video in
@@ -341,6 +372,8 @@ def casme3(root, *, clips=CASME3_CLIPS, broken=(), unknown_apex=()) -> Layout:
             several samples of one video.
         broken: cases of `BROKEN` to add, but `no_row` (a video without samples is no clip).
         unknown_apex: `subject/Filename` whose apex is written `/`.
+        face: write colour frames of a real face (the module docstring), not flat ones
+            (the depth frames stay flat).
     """
     if "no_row" in broken:
         raise ValueError("CAS(ME)^3 videos without rows are not clips: no_row does not apply")
@@ -350,7 +383,7 @@ def casme3(root, *, clips=CASME3_CLIPS, broken=(), unknown_apex=()) -> Layout:
                     new_name=lambda subject, k: chr(ord("p") + k), unknown_apex=unknown_apex)
     for e in entries:
         _write_frames(base / e.subject / e.name / "color", e.frames, lambda n: f"{n}.jpg",
-                      grey=False)
+                      grey=False, entry=e if face else None)
         _write_frames(base / e.subject / e.name / "depth", e.frames[:1], lambda n: f"{n}.png",
                       grey=True)
     header = ["Subject", "Filename", "Onset", "Apex", "Offset", "AU", "Objective class",

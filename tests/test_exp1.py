@@ -13,6 +13,7 @@ import train
 from data_prep import clip, manifest
 from gradcam.core import grad_cam
 from tfmer import data, experiments, training
+from tfmer.experiments import bai_goecke
 from tfmer.models.clip import clip_probabilities
 from tests.helpers import CLASSES
 
@@ -154,3 +155,41 @@ def test_exp1_run_writes_frame_metrics(tiny_dataset, tmp_path, monkeypatch):
     # predictions.csv stays clip level: one row per clip, the mean of frame probabilities.
     lines = (run_dir / "predictions.csv").read_text().splitlines()
     assert len(lines) == 25 and lines[0].startswith("clip_id,subject,fold,seed,y_true,y_pred")
+
+
+def test_exp2_repackages_exp1_as_its_encoder_trained_on_the_fits_subjects(tiny_dataset,
+                                                                         tmp_path):
+    config = experiments.get("exp2", "quick", ["transfer.encoder=exp1", "model.fc_units=8",
+                                               "model.head_units=8", "model.head_layers=1"])
+    info = data.load_info(tiny_dataset)
+    trainer = experiments.trainer(config, len(info.classes))
+    lines = []
+    history = trainer.fit(info, info.subjects[:2], seed=3, log=lines.append)
+    assert "encoder_loss" in history and "loss" in history
+    assert any("stage exp1" in line for line in lines)
+    # Stage 2 starts from Exp-I's layers: replay the reset of the fit.
+    encoder = trainer.encoder.model
+    names = bai_goecke.encoder_layers(encoder)
+    assert names == ["backbone", "fc_1", "logits"]
+    trainer._from_encoder = True
+    trainer.reset(3)
+    trainer._from_encoder = False
+    for name in names:
+        for got, want in zip(trainer.model.get_layer(name).get_weights(),
+                             encoder.get_layer(name).get_weights()):
+            np.testing.assert_array_equal(got, want)
+    # An exp1 model's weights from a run on the same data: loaded, with the leak named.
+    run = tmp_path / "exp1_run"
+    run.mkdir()
+    encoder.save_weights(run / "final.weights.h5")
+    saved = encoder.get_layer("logits").get_weights()[0]
+    (run / "config.json").write_text(json.dumps({"dataset": {"name": info.name}}))
+    trainer.encoder.reset(4)  # other weights, which the file replaces
+    lines = []
+    assert trainer._load_encoder(run / "final.weights.h5", info, lines.append) == {}
+    assert any("trained on every subject of tiny" in line for line in lines)
+    np.testing.assert_array_equal(encoder.get_layer("logits").get_weights()[0], saved)
+    with pytest.raises(ValueError, match="transfer.encoder 'exp2' is not one of"):
+        experiments.get("exp2", "quick", ["transfer.encoder=exp2"])
+    with pytest.raises(ValueError, match="needs transfer.encoder exp1"):
+        experiments.get("exp2", "quick", ["transfer.encoder_weights=x.h5"])

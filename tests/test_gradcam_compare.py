@@ -93,10 +93,12 @@ def test_heatmaps_equal_an_independent_grad_cam_before_and_after(finished_run, c
     content = json.loads((out / compare.RESULT).read_text())
     saved = json.loads((finished_run / "config.json").read_text())
     info = data.load_info(saved["dataset"]["path"])
-    frames, landmarks, clip_ids = scoring.sample_frames(info, image_size=32, count=COUNT)
+    frames, landmarks, clip_ids, sampled_classes, _ = scoring.sample_frames(
+        info, image_size=32, count=COUNT)
     assert clip_ids == [entry["clip_id"] for entry in content["frames"]]
     labels = {clip["id"]: info.classes.index(clip["label"]) for clip in info.clips}
     classes = [labels[clip_id] for clip_id in clip_ids]
+    assert sampled_classes.tolist() == classes
     independent = []
     for model in models:  # one frame at a time, as a one-frame clip, for its labelled class
         independent.append(np.stack([
@@ -110,8 +112,10 @@ def test_heatmaps_equal_an_independent_grad_cam_before_and_after(finished_run, c
             assert entry[key] == pytest.approx(share, abs=1e-5), (key, entry["clip_id"])
     run = compare.load_run(finished_run)
     found = compare.before_after_heatmaps(run, models[1], frames, LAYER, classes)  # ends trained
-    np.testing.assert_allclose(found[0], before, atol=1e-5)
-    np.testing.assert_allclose(found[1], after, atol=1e-5)
+    # One batch of all frames there, one frame per call here: float32 rounding of the
+    # batched ResNet-50 differs by ~2e-5 on 0..1 maps.
+    np.testing.assert_allclose(found[0], before, atol=1e-4)
+    np.testing.assert_allclose(found[1], after, atol=1e-4)
     assert not np.allclose(before, after, atol=1e-3)
     assert content["zero_maps"] == {"before": int(sum(not m.any() for m in before)),
                                     "after": int(sum(not m.any() for m in after))}

@@ -173,6 +173,30 @@ def test_grad_cams_in_batches_equals_grad_cam_one_by_one(build, input_shape):
             assert 0.0 <= maps[name].min() and maps[name].max() <= 1.0
 
 
+@pytest.mark.parametrize("build, input_shape", [
+    (nested_frame_model, (SIZE, SIZE, 3)),
+    (tiny_clip_model, (FRAMES, SIZE, SIZE, 3)),
+], ids=["nested_frame", "clip"])
+def test_grad_cams_with_a_class_per_input_equals_one_call_per_input(build, input_shape):
+    model = build()
+    names = ["conv_a", "conv_c"]
+    inputs = random_inputs((5, *input_shape), seed=8)
+    classes = np.array([3, 0, 3, 1, 2])  # batches of 2 split the classes unevenly
+    maps = grad_cams(model, inputs, names, class_index=classes, batch_size=2)
+    for name in names:
+        single = np.stack([grad_cams(model, x[None], [name], class_index=int(c))[name][0]
+                           for x, c in zip(inputs, classes)])
+        np.testing.assert_allclose(maps[name], single, atol=TOLERANCE)
+    as_list = grad_cams(model, inputs, names, class_index=classes.tolist(), batch_size=5)
+    np.testing.assert_allclose(as_list["conv_a"], maps["conv_a"], atol=TOLERANCE)
+    with pytest.raises(ValueError, match=r"an int or 5 ints .* shape \[4\]"):
+        grad_cams(model, inputs, names, class_index=classes[:4])
+    with pytest.raises(ValueError, match=r"an int or 5 ints .*float64"):
+        grad_cams(model, inputs, names, class_index=classes * 1.0)
+    with pytest.raises(ValueError, match=r"class_index 4 out of range.*4 classes"):
+        grad_cams(model, inputs, names, class_index=[0, 1, 4, 0, 1])
+
+
 def test_grad_cam_of_a_frozen_model():
     model = nested_frame_model()
     frame = random_inputs((SIZE, SIZE, 3), seed=7)

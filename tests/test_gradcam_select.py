@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from gradcam import regions, scoring
+from gradcam import grad_cams, regions, scoring
 from gradcam.__main__ import main
 from tfmer import data, experiments, protocols
 from tfmer.models.clip import FoldedTimeDistributed, freeze_before, trainable_from
@@ -53,6 +53,74 @@ def test_heat_in_regions_is_the_share_of_heat_inside_the_mask():
         mask[:SIZE // 2].sum() / (SIZE * SIZE // 2))
 
 
+@pytest.mark.parametrize("shape", [(4, 4), (8, 8), (4, 8), (32, 32)])
+def test_share_ceiling_is_the_best_one_hot_share(shape):
+    # Brute force: every one-hot map of the resolution upsampled and scored on its own.
+    masks = scoring.region_masks(np.stack([regions.canonical_landmarks(SIZE),
+                                           regions.canonical_landmarks(SIZE) + 3]), SIZE)
+    cells = np.eye(shape[0] * shape[1], dtype=np.float32).reshape(-1, *shape)
+    brute = [max(regions.heat_in_regions(cell, mask) for cell in cells) for mask in masks]
+    np.testing.assert_allclose(regions.share_ceiling(shape, masks), brute, atol=1e-6)
+    assert regions.share_ceiling(shape, masks[0]) == pytest.approx(brute[0], abs=1e-6)
+    # No non-negative map of the resolution does better (random ones, a blurred region).
+    rng = np.random.default_rng(0)
+    for heatmap in [*rng.random((20, *shape)) ** 8,
+                    regions.upsample(masks[0].astype(np.float32), shape[0])[:, :shape[1]]]:
+        assert regions.heat_in_regions(heatmap, masks[0]) <= brute[0] + 1e-6
+
+
+def test_share_ceiling_grows_with_resolution_and_is_the_area_for_one_cell():
+    mask = regions.region_mask(regions.canonical_landmarks(SIZE), SIZE)
+    assert regions.share_ceiling((1, 1), mask) == pytest.approx(mask.mean(), abs=1e-9)
+    ceilings = [regions.share_ceiling((n, n), mask) for n in (2, 4, 8, 32)]
+    assert ceilings == sorted(ceilings) and ceilings[-1] == 1.0  # a pixel inside the mask
+    rows = regions.interpolation_matrix(4, SIZE)
+    heatmap = np.random.default_rng(1).random((4, 4)).astype(np.float32)
+    np.testing.assert_allclose(rows @ heatmap @ rows.T, regions.upsample(heatmap, SIZE),
+                               atol=1e-6)
+
+
+def test_normalised_score_by_hand():
+    assert scoring.normalised_score(0.5, 0.2, 0.8) == pytest.approx(0.5)
+    assert scoring.normalised_score(0.8, 0.2, 0.8) == pytest.approx(1.0)
+    assert scoring.normalised_score(0.2, 0.2, 0.8) == 0.0
+    assert scoring.normalised_score(0.1, 0.2, 0.6) == pytest.approx(-0.25)
+    assert scoring.normalised_score(0.3, 0.2, 0.2) == 0.0  # no room above uniform heat
+    assert scoring.normalised_score(0.3, 0.2, 0.1) == 0.0
+
+
+def test_selection_by_normalised_score_not_raw_share():
+    # `fine` (32 x 32) puts more of its heat on the regions than `coarse` (4 x 4) can reach,
+    # but `coarse` is a single hot cell, as concentrated as its resolution allows.
+    mask = regions.region_mask(regions.canonical_landmarks(SIZE), SIZE)
+    cells = np.eye(16, dtype=np.float32).reshape(-1, 4, 4)
+    best = cells[np.argmax([regions.heat_in_regions(cell, mask) for cell in cells])]
+    fine = np.where(mask, 1.0, 0.1).astype(np.float32)
+    scores = scoring.score_heatmaps({"fine": fine[None], "coarse": best[None]}, mask[None])
+    area = mask.mean()
+    fine_share = mask.sum() / (mask.sum() + 0.1 * (~mask).sum())
+    coarse_share = regions.heat_in_regions(best, mask)
+    assert fine_share > coarse_share
+    expected = {"fine": (fine_share, 1.0), "coarse": (coarse_share, coarse_share)}
+    for entry in scores:
+        share, ceiling = expected[entry["name"]]
+        assert entry["score"] == pytest.approx(share, abs=1e-6)
+        assert entry["area"] == pytest.approx(area)
+        assert entry["ceiling"] == pytest.approx(ceiling, abs=1e-6)
+        assert entry["normalised"] == pytest.approx((share - area) / (ceiling - area), abs=1e-5)
+    assert scores[1]["normalised"] == pytest.approx(1, abs=1e-5)
+    assert scoring.select_layer(scores) == "coarse"
+    assert max(scores, key=lambda entry: entry["score"])["name"] == "fine"
+    # A 1 x 1 map (no room above uniform: normalised 0) loses to layers below uniform.
+    below = np.where(mask, 0.0, 1.0).astype(np.float32)
+    scores = scoring.score_heatmaps({"below": below[None], "dot": np.ones((1, 1, 1))},
+                                    mask[None])
+    assert scores[1]["ceiling"] == pytest.approx(area) and scores[1]["normalised"] == 0
+    assert scores[0]["normalised"] == pytest.approx(-area / (1 - area))
+    assert scoring.select_layer(scores) == "below"
+    assert scoring.select_layer(scores[1:]) == "dot"
+
+
 def test_canonical_landmarks_match_the_photo_they_were_made_from():
     pytest.importorskip("dlib")
     import matplotlib.cbook
@@ -92,10 +160,15 @@ def test_sample_clips_spreads_over_classes_deterministically():
 def test_sample_frames_takes_apex_frames_and_scaled_landmarks(builtin_dataset):
     info = data.load_info(builtin_dataset)
     subject = info.subjects[1]
-    frames, landmarks, ids = scoring.sample_frames(info, [subject], image_size=64, count=3)
+    frames, landmarks, ids, labels, classes = scoring.sample_frames(
+        info, [subject], image_size=64, count=3)
     assert frames.shape == (3, 64, 64, 3) and frames.dtype == np.uint8
     assert landmarks.shape == (3, 68, 2) and len(ids) == 3
     assert {c["subject"] for c in info.clips if c["id"] in ids} == {subject}
+    assert classes == info.classes and labels.dtype == np.int64
+    label_of = {c["id"]: c["label"] for c in info.clips}
+    assert [classes[i] for i in labels] == [label_of[clip_id] for clip_id in ids]
+    assert len(set(labels.tolist())) == 3  # spread over the classes
     stored = {}
     for clip in data.read_clips(info, [subject]):
         stored[clip["clip/id"].numpy().decode()] = clip
@@ -109,7 +182,8 @@ def test_sample_frames_takes_apex_frames_and_scaled_landmarks(builtin_dataset):
         original = clip["clip/landmarks"].numpy().reshape(68, 2)
         np.testing.assert_allclose(points, (original + 0.5) * 2 - 0.5, rtol=1e-6)
     again = scoring.sample_frames(info, [subject], image_size=64, count=3)
-    assert again[2] == ids and np.array_equal(again[0], frames)
+    assert again.clip_ids == ids and np.array_equal(again.frames, frames)
+    assert np.array_equal(again.labels, labels)
 
 
 def _engineered_clip_model():
@@ -147,8 +221,14 @@ def test_score_layers_finds_the_layer_whose_heat_sits_on_the_regions():
     assert by_name["inverted"]["score"] == pytest.approx(0, abs=1e-5)
     assert by_name["flat"]["score"] == pytest.approx(masks.mean(), abs=1e-5)
     assert all(s["area"] == pytest.approx(masks.mean()) for s in scores)
+    assert all(s["ceiling"] == 1.0 for s in scores)  # full-resolution maps: a pixel in a mask
+    assert by_name["focused"]["normalised"] == pytest.approx(1, abs=1e-5)
+    assert by_name["flat"]["normalised"] == pytest.approx(0, abs=1e-5)
+    assert by_name["inverted"]["normalised"] == pytest.approx(
+        -masks.mean() / (1 - masks.mean()), abs=1e-5)
     assert scoring.select_layer(scores) == "focused"
-    assert scoring.select_layer([{"name": "a", "score": 0.5}, {"name": "b", "score": 0.5}]) == "a"
+    tie = {"score": 0.5, "area": 0.2, "ceiling": 0.8, "normalised": 0.5}
+    assert scoring.select_layer([{"name": "a", **tie}, {"name": "b", **tie}]) == "a"
 
     frozen, trainable = scoring.split(model, "focused")
     backbone = model.get_layer("backbone").layer
@@ -161,6 +241,123 @@ def test_score_layers_finds_the_layer_whose_heat_sits_on_the_regions():
         scoring.split(model, "nope")
 
 
+def _probe_clip_model():
+    """A clip model like `build_clip_model`'s: a preprocessing layer, then a two-conv
+    backbone under `FoldedTimeDistributed`, then a head of 3 classes."""
+    keras.utils.set_random_seed(5)
+    image = keras.Input((SIZE, SIZE, 3), name="image")
+    x = keras.layers.Conv2D(4, 3, padding="same", activation="relu", name="conv_a")(image)
+    x = keras.layers.Conv2D(6, 3, strides=2, padding="same", activation="relu",
+                            name="conv_b")(x)
+    backbone = keras.Model(image, keras.layers.GlobalAveragePooling2D(name="pool")(x),
+                           name="tiny_backbone")
+    frames = keras.Input((None, SIZE, SIZE, 3), name="frames")
+    x = keras.layers.Rescaling(1 / 127.5, offset=-1, name="preprocess")(frames)
+    x = FoldedTimeDistributed(backbone, name="backbone")(x)
+    x = keras.layers.GlobalAveragePooling1D(name="time")(x)
+    outputs = keras.layers.Dense(3, activation="softmax", name="probabilities")(x)
+    return keras.Model(frames, outputs)
+
+
+def _two_class_sample(count=8):
+    """`count` frames alternately dark red (class 0) and bright blue (class 2; class 1 has
+    no frame), with noise, as a `FrameSample`."""
+    rng = np.random.default_rng(3)
+    labels = np.array([0, 2] * (count // 2), np.int64)
+    colours = {0: (90, 30, 30), 2: (150, 170, 230)}
+    frames = np.stack([np.clip(np.float32(colours[label]) + rng.normal(0, 25, (SIZE, SIZE, 3)),
+                               0, 255) for label in labels]).astype(np.uint8)
+    landmarks = np.stack([regions.canonical_landmarks(SIZE)] * count)
+    return scoring.FrameSample(frames, landmarks, [f"clip{i}" for i in range(count)], labels,
+                               ("a", "b", "c"))
+
+
+def test_fit_probe_separates_its_frames_deterministically():
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1, 3], 5)
+    features = rng.normal(0, 1, (15, 40)) * 50 + 7.0  # badly scaled, far from 0
+    features[:, 3] += 40.0 * labels  # one informative dimension
+    features[:, 9] = 2.5  # a constant one
+    kernel, bias, fit = scoring.fit_probe(features, labels, 4)
+    assert kernel.shape == (40, 4) and bias.shape == (4,) and kernel.dtype == np.float32
+    assert fit["accuracy"] == 1.0 and fit["steps"] == scoring.PROBE_STEPS
+    assert np.array_equal(np.argmax(features @ kernel + bias, axis=1), labels)  # raw features
+    assert fit["loss"] < 0.5 * np.log(4)
+    again = scoring.fit_probe(features, labels, 4)
+    assert np.array_equal(again[0], kernel) and again[2] == fit
+    assert scoring.fit_probe(features, labels, 4, steps=0)[2]["loss"] == pytest.approx(np.log(4))
+    with pytest.raises(ValueError, match=r"labels \[0, 1, 3\] outside 0..2"):
+        scoring.fit_probe(features, labels, 3)
+    with pytest.raises(ValueError, match=r"shape \[15, 40\] and labels of shape \[14\]"):
+        scoring.fit_probe(features, labels[1:], 4)
+
+
+def test_probe_target_explains_each_frames_label_through_the_fitted_probe():
+    model, sample = _probe_clip_model(), _two_class_sample()
+    lines = []
+    target = scoring.heatmap_target(model, sample, "probe", lines.append)
+    assert target.name == "probe" and np.array_equal(target.class_index, sample.labels)
+    assert target.probe["accuracy"] == 1.0 and "training accuracy 1.00" in lines[0]
+    probe = target.model
+    assert probe.get_layer("backbone") is model.get_layer("backbone")  # shared, not copied
+    inputs = sample.frames[:, None].astype(np.float32)
+    probabilities = keras.ops.convert_to_numpy(probe(inputs))
+    assert probabilities.shape == (8, 3)
+    assert np.array_equal(probabilities.argmax(axis=1), sample.labels)  # accuracy 1.0
+    # Its features are the backbone's on the preprocessed frames, computed here directly.
+    backbone = model.get_layer("backbone").layer
+    features = keras.ops.convert_to_numpy(backbone(sample.frames / 127.5 - 1))
+    np.testing.assert_allclose(scoring.probe_features(model, sample.frames), features,
+                               rtol=1e-5, atol=1e-6)
+    # conv_b -> global average pooling -> probe: Grad-CAM is the class activation map of
+    # the probe's weights for each frame's label.
+    kernel = probe.get_layer("probe").get_weights()[0]
+    activations = keras.ops.convert_to_numpy(keras.Model(
+        backbone.input, backbone.get_layer("conv_b").output)(sample.frames / 127.5 - 1))
+    maps = scoring.layer_heatmaps(probe, sample.frames, ["conv_a", "conv_b"],
+                                  target.class_index)
+    for heatmap, activation, label in zip(maps["conv_b"], activations, sample.labels):
+        cam = np.maximum(np.tensordot(activation, kernel[:, label], axes=([-1], [0])), 0)
+        np.testing.assert_allclose(heatmap, cam / cam.max() if cam.max() else cam, atol=1e-5)
+    # Per-frame classes give what one call per frame with its class gives.
+    for i, label in enumerate(sample.labels):
+        single = grad_cams(probe, inputs[i:i + 1], ["conv_a", "conv_b"], class_index=int(label))
+        for name in ("conv_a", "conv_b"):
+            np.testing.assert_allclose(maps[name][i], single[name][0, 0], atol=1e-5)
+
+
+def test_heatmap_target_predicted_and_the_one_class_fallback():
+    model, sample = _probe_clip_model(), _two_class_sample()
+    predicted = scoring.heatmap_target(model, sample, "predicted", print)
+    assert predicted.model is model and predicted.class_index is None
+    assert predicted.name == "predicted" and predicted.probe is None
+    one_class = sample._replace(labels=np.zeros(8, np.int64))
+    lines = []
+    fallback = scoring.heatmap_target(model, one_class, "probe", lines.append)
+    assert fallback.model is model and fallback.name == "predicted"
+    assert "warning: all 8 sample frames are of class a" in lines[0]
+    with pytest.raises(ValueError, match="unknown Grad-CAM target 'label'; valid: probe, "
+                                         "predicted"):
+        scoring.heatmap_target(model, sample, "label")
+    headless = keras.Model(model.inputs, model.get_layer("time").output, name="headless")
+    flat = keras.Sequential([keras.Input((SIZE, SIZE, 3)), keras.layers.Conv2D(2, 3),
+                             keras.layers.GlobalAveragePooling2D(),
+                             keras.layers.Dense(3, activation="softmax")], name="flat")
+    with pytest.raises(ValueError, match=r"model 'flat' has no 'backbone' layer.*--target "
+                                         r"predicted"):
+        scoring.heatmap_target(flat, sample, "probe")
+    assert headless.get_layer("backbone") is model.get_layer("backbone")
+
+
+def test_gradcam_target_is_validated():
+    assert experiments.get("exp3", "quick").model.gradcam_target == "probe"
+    config = experiments.get("exp3", "quick", ["model.gradcam_target=predicted"])
+    assert config.model.gradcam_target == "predicted"
+    with pytest.raises(ValueError, match=r"model.gradcam_target 'label' is not one of "
+                                         r"\('probe', 'predicted'\)"):
+        experiments.get("exp3", "quick", ["model.gradcam_target=label"])
+
+
 def test_select_cli_writes_the_report(builtin_dataset, tmp_path, capsys):
     out = tmp_path / "report"
     assert main(["select", "--experiment", "exp3", "--data", str(builtin_dataset),
@@ -170,18 +367,27 @@ def test_select_cli_writes_the_report(builtin_dataset, tmp_path, capsys):
     assert f"selected layer: {report['selected']}" in printed and "report.html" in printed
     layers = list(experiments.get("exp3").model.gradcam_layers)
     assert [s["name"] for s in report["layers"]] == layers
-    assert all(0 <= s["score"] <= 1 and 0 < s["area"] < 1 for s in report["layers"])
-    assert report["selected"] == max(report["layers"], key=lambda s: s["score"])["name"]
+    assert all(0 <= s["score"] <= 1 and 0 < s["area"] <= s["ceiling"] + 1e-9 <= 1 + 1e-9
+               for s in report["layers"])
+    roomy = [s for s in report["layers"] if s["ceiling"] - s["area"] > 1e-6]
+    assert [s["name"] for s in roomy] == layers[:-3]  # conv5 maps are 1 x 1 at 32 px
+    for s in roomy:
+        assert s["normalised"] == pytest.approx((s["score"] - s["area"])
+                                                / (s["ceiling"] - s["area"]))
+    assert report["selected"] == max(roomy, key=lambda s: s["normalised"])["name"]
     backbone = experiments.build(experiments.get("exp3", "quick"), 4).get_layer("backbone").layer
     assert report["frozen"] + report["trainable"] == [layer.name for layer in backbone.layers]
     assert report["trainable"][0] == trainable_from(backbone, report["selected"])
-    assert len(report["frames"]) == 4 and report["class_target"] == "predicted"
+    assert len(report["frames"]) == 4 and report["class_target"] == "probe"
+    assert report["probe"]["accuracy"] == 1.0 and report["probe"]["steps"] > 0
+    assert "labelled class" in printed and "normalised" in printed
     assert "frames of all 4 subjects" in printed and report["fold"] is None
     assert report["experiment"] == "exp3" and "eyes" in report["regions"]
     for name in ("report.html", "scores.png", "overview.png", f"layers/{layers[0]}.png"):
         assert (out / name).stat().st_size > 0, name
     page = (out / "report.html").read_text()
     assert report["selected"] in page and 'src="overview.png"' in page
+    assert "<th>normalised</th>" in page and "labelled class" in page
     assert not list(out.rglob(".tmp.*"))
 
 
@@ -210,8 +416,10 @@ def test_select_on_one_folds_training_subjects_leaves_its_test_subjects_out(
     out = tmp_path / "report"
     assert main(["select", "--experiment", "exp3", "--data", str(builtin_dataset),
                  "--out", str(out), "--quick", "--count", "4", "--fold", "1",
-                 "--set", "protocol.protocol=kfold2"]) == 0
+                 "--set", "protocol.protocol=kfold2", "--target", "predicted"]) == 0
     report = json.loads((out / "report.json").read_text())
+    assert report["class_target"] == "predicted" and report["probe"] is None
+    assert "predicted class" in capsys.readouterr().out
     config = experiments.get("exp3", "quick", ["protocol.protocol=kfold2"])
     info = data.load_info(builtin_dataset)
     folds = protocols.make_folds(info.subjects, config.protocol.protocol, config.num_folds,
@@ -223,3 +431,6 @@ def test_select_on_one_folds_training_subjects_leaves_its_test_subjects_out(
                  "--out", str(out), "--quick", "--fold", "9",
                  "--set", "protocol.protocol=kfold2"]) == 2
     assert "fold 9 is not a fold of kfold2 on synthetic (folds 0..1)" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["select", "--experiment", "exp3", "--out", str(out), "--target", "label"])
+    assert "--target: invalid choice: 'label'" in capsys.readouterr().err

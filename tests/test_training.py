@@ -158,8 +158,13 @@ def test_gradcam_unfreezing_selects_per_fold_on_training_subjects(builtin_datase
     assert [s["fold"] for s in selections] == [0, 1]
     for selection in selections:
         assert [s["name"] for s in selection["layers"]] == list(layers)
-        best = max(selection["layers"], key=lambda s: s["score"])
+        # By the resolution-corrected score, among layers whose maps have room above
+        # uniform heat (conv5's are 1 x 1 at 32 px); each frame's label through a probe.
+        roomy = [s for s in selection["layers"] if s["ceiling"] - s["area"] > 1e-6]
+        assert len(roomy) == len(layers) - 3
+        best = max(roomy, key=lambda s: s["normalised"])
         assert selection["selected"] == best["name"]
+        assert selection["class_target"] == "probe" and selection["probe"]["accuracy"] > 0
         subjects = {"synthetic/" + clip.split("/")[0] for clip in selection["frames"]}
         assert subjects <= set(folds[selection["fold"]]["train_subjects"])
 
@@ -192,6 +197,10 @@ def test_gradcam_selection_needs_landmarks_unless_canonical_layout_is_asked_for(
     selection = trainer.select_layer(info, info.subjects[:2], seed=0, log=lines.append)
     assert selection["selected"] in canonical.model.gradcam_layers
     assert any("randomly initialised backbone" in line for line in lines)
+    assert selection["class_target"] == "probe"
+    assert any("linear probe" in line for line in lines)
+    assert any(f"(probe target): {selection['selected']} (normalised" in line
+               for line in lines)
     backbone = trainer.model.get_layer("backbone").layer
     first_trainable = next(layer.name for layer in backbone.layers if layer.trainable)
     assert first_trainable == trainable_from(backbone, selection["selected"])

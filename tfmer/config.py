@@ -19,10 +19,15 @@ HEADS = ("bilstm", "lstm", "fc")
 """`model.head` values: the temporal heads of `tfmer.models.clip.build_clip_model`."""
 GRADCAM = "gradcam"
 """`model.unfreeze_from` value: choose the layer by Grad-CAM inside each training fold."""
+GRADCAM_TARGETS = ("probe", "predicted")
+"""`model.gradcam_target` values: what the layer selection's heatmaps explain
+(`gradcam.scoring.heatmap_target`)."""
 MONITORS = ("val_loss", "val_accuracy")
 """`TrainConfig.monitor` values: the inner validation figure the best epoch is chosen on."""
 STAGES = ("expression", "frames", "joint")
 """`TransferConfig.stages`, in the order they run (Wang et al. 2018, Sections 3.3-3.5)."""
+ENCODERS = (None, "exp1")
+"""`TransferConfig.encoder` values: the backbone alone, or Bai & Goecke's Exp-I network."""
 FEATURE_LAYERS = ("FC6", "FC7")
 """`TransferConfig.feature_layer` values: the TLCNN CNN layer whose output feeds the LSTM."""
 SVM_LAYERS = ("C5", "M5", "FC6", "FC7")
@@ -126,6 +131,11 @@ class ModelConfig:
         gradcam_layers: backbone layers Grad-CAM scores for layer selection, in order
             (empty: every convolutional layer).
         gradcam_frames: training frames sampled for the layer selection.
+        gradcam_target: what the layer selection's heatmaps explain: `probe` each frame's
+            labelled class through a linear probe fitted briefly on the backbone's pooled
+            features of the sampled training frames (the model's own head is untrained
+            then); `predicted` each frame's predicted class with the model's own head
+            (`gradcam.scoring.heatmap_target`).
         gradcam_canonical_landmarks: score the layers against the canonical face layout
             (`gradcam.regions.CANONICAL_LANDMARKS`) instead of each clip's own landmarks;
             only for aligned face crops (`python -m data_prep ... --align`), and only when
@@ -151,6 +161,7 @@ class ModelConfig:
     unfreeze_from: str | None = None
     gradcam_layers: tuple = ()
     gradcam_frames: int = 16
+    gradcam_target: str = "probe"
     gradcam_canonical_landmarks: bool = False
     channels: tuple = ()
     filters: tuple[int, ...] = ()
@@ -239,6 +250,16 @@ class TransferConfig:
             mean over its frames of this CNN layer's output (one of `SVM_LAYERS`), e.g.
             `C5` for C5+SVM; None: the joint model classifies.
         svm_c: the SVM's regularisation constant C (fixed, not tuned).
+        encoder: what feeds a recurrent head (Bai & Goecke's Exp-II/III): None, the
+            backbone's features of each frame; `exp1`, the Exp-I network "repackaged"
+            (Section 4.4): backbone and fc1-fc3 trained first as exp1 (at the same scale) on
+            single frames of the fold's training subjects, their per-frame class
+            probabilities then feeding the LSTM, trained on with it
+            (`tfmer.experiments.bai_goecke.RepackagedTrainer`).
+        encoder_weights: with `encoder: exp1`, the weights of a trained exp1 model (an exp1
+            run's `final.weights.h5`) to start from instead of training Exp-I in each fold.
+            An exp1 run's final model has seen every subject of its data: only weights
+            trained on other subjects keep a cross-validation honest (a run warns).
     """
 
     stages: tuple = ()
@@ -247,6 +268,8 @@ class TransferConfig:
     feature_layer: str = "FC6"
     svm_layer: str | None = None
     svm_c: float = 1.0
+    encoder: str | None = None
+    encoder_weights: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -388,6 +411,9 @@ class ExperimentConfig:
             (self.model.head_layers >= 1, f"model.head_layers {self.model.head_layers} < 1"),
             (self.model.head_units >= 1, f"model.head_units {self.model.head_units} < 1"),
             (0 <= self.model.dropout < 1, f"model.dropout {self.model.dropout} not in [0, 1)"),
+            (self.model.gradcam_target in GRADCAM_TARGETS,
+             f"model.gradcam_target {self.model.gradcam_target!r} is not one of "
+             f"{GRADCAM_TARGETS}"),
             (self.data.tim is None or self.data.tim >= 2,
              f"data.tim {self.data.tim} must be >= 2 or none"),
             *self._input_checks(),
@@ -459,10 +485,23 @@ class ExperimentConfig:
     def _transfer_checks(self) -> list:
         """`(ok, message)` checks of the `transfer` section against the others."""
         transfer, stages = self.transfer, tuple(self.transfer.stages)
+        encoder = [
+            (transfer.encoder in ENCODERS,
+             f"transfer.encoder {transfer.encoder!r} is not one of {ENCODERS}"),
+            (transfer.encoder is None or self.model.head in ("lstm", "bilstm"),
+             f"transfer.encoder {transfer.encoder} feeds a recurrent head; model.head is "
+             f"{self.model.head!r}"),
+            (transfer.encoder_weights is None or transfer.encoder is not None,
+             f"transfer.encoder_weights {transfer.encoder_weights} needs transfer.encoder exp1"),
+        ]
         if not stages:
-            return [(self.model.backbone != TLCNN_CNN,
-                     f"model.backbone {TLCNN_CNN} needs transfer.stages (e.g. frames,joint)")]
-        return [
+            return encoder + [(self.model.backbone != TLCNN_CNN,
+                               f"model.backbone {TLCNN_CNN} needs transfer.stages (e.g. "
+                               f"frames,joint)")]
+        return encoder + [
+            (transfer.encoder is None,
+             f"transfer.encoder {transfer.encoder} and transfer.stages {stages}: one or the "
+             f"other"),
             (tuple(s for s in STAGES if s in stages) == stages,
              f"transfer.stages {stages} must be distinct stages of {STAGES}, in that order"),
             ("frames" in stages or "joint" in stages,

@@ -75,6 +75,9 @@ class DatasetInfo:
             the view `by_clip` makes, `clip` ids.
         relabel: `((clip id, class index), ...)`: labels that replace the stored ones
             wherever clips are read (`relabelled`); empty for the stored labels.
+        namespaced: clip ids carry their database, `database/...` (datasets read as one:
+            CASME and CASME II both have a `sub01/EP02_01f`), also where `read_clips`
+            parses them.
     """
 
     path: pathlib.Path
@@ -91,6 +94,7 @@ class DatasetInfo:
     paths: tuple = ()
     unit: str = "subject"
     relabel: tuple = ()
+    namespaced: bool = False
 
     def clips_of(self, subjects) -> list[dict]:
         """The clip summaries of the given subjects (of the given clips in a `by_clip` view)."""
@@ -139,8 +143,9 @@ def load_info(data_dir) -> DatasetInfo:
     Raises:
         FileNotFoundError: no `dataset.json` (names the folder and how to make one).
         ValueError: a shard it lists is missing; datasets read as one that differ in a
-            field of `COMBINED_FIELDS` (naming the field and both values), share a
-            database name or a clip id.
+            field of `COMBINED_FIELDS` (naming the field and both values), or share a
+            database name or a subject (one database read twice). Their clip ids are
+            namespaced by database (`namespaced_id`), so they never clash.
     """
     parts = [part.strip() for part in str(data_dir).split(",") if part.strip()]
     if len(parts) > 1:
@@ -180,11 +185,17 @@ def _combined(infos: list, given: str) -> DatasetInfo:
     if repeated:
         raise ValueError(f"{given}: database {repeated[0]} appears twice; its subjects would "
                          f"mix (convert each database under its own name)")
-    clips = [clip for info in infos for clip in info.clips]
-    ids = [clip["id"] for clip in clips]
-    if len(set(ids)) < len(ids):
-        clash = next(i for i in ids if ids.count(i) > 1)
-        raise ValueError(f"{given}: clip id {clash} is in more than one of the datasets")
+    owner = {}
+    for info in infos:
+        for subject in info.subjects:
+            if subject in owner:
+                raise ValueError(
+                    f"{given}: subject {subject} is in {owner[subject]} and in {info.path}: "
+                    f"one database is read twice (the MEGC 2019 composite holds CASME II, "
+                    f"SAMM and SMIC-HS already)")
+            owner[subject] = info.path
+    clips = [{**clip, "id": namespaced_id(clip["id"], clip["subject"])}
+             for info in infos for clip in info.clips]
     name = "+".join(databases)
     subjects = tuple(sorted(s for info in infos for s in info.subjects))
     # What the datasets share, and the merged lists; not one dataset's shards or counts.
@@ -196,7 +207,22 @@ def _combined(infos: list, given: str) -> DatasetInfo:
                        channels=first.channels, subjects=subjects,
                        shards=tuple(s for info in infos for s in info.shards),
                        clips=tuple(clips), raw=raw,
-                       paths=tuple(info.path for info in infos))
+                       paths=tuple(info.path for info in infos), namespaced=True)
+
+
+def namespaced_id(clip_id: str, subject: str) -> str:
+    """A clip id with its database in front (`database/...`, the namespace of its subject)
+    unless it has it already (the MEGC 2019 composite's ids)."""
+    database = subject.split("/", 1)[0]
+    return clip_id if clip_id.startswith(database + "/") else f"{database}/{clip_id}"
+
+
+def _namespace(clip):
+    """`read_clips`: `clip/id` as `namespaced_id` makes it."""
+    prefix = tf.strings.split(clip["clip/subject"], "/", maxsplit=1)[0] + "/"
+    clip_id = clip["clip/id"]
+    has = tf.equal(tf.strings.substr(clip_id, 0, tf.strings.length(prefix)), prefix)
+    return {**clip, "clip/id": tf.where(has, clip_id, prefix + clip_id)}
 
 
 def read_clips(info: DatasetInfo, subjects=None, *, clips=None, shuffle_files=False,
@@ -220,6 +246,9 @@ def read_clips(info: DatasetInfo, subjects=None, *, clips=None, shuffle_files=Fa
                                num_parallel_calls=AUTOTUNE, deterministic=not shuffle_files)
     dataset = dataset.map(lambda serialized: features.parse(serialized, frames),
                           num_parallel_calls=AUTOTUNE, deterministic=not shuffle_files)
+    if info.namespaced:
+        dataset = dataset.map(_namespace, num_parallel_calls=AUTOTUNE,
+                              deterministic=not shuffle_files)
     if info.relabel:
         dataset = dataset.map(_relabeller(info.relabel), num_parallel_calls=AUTOTUNE,
                               deterministic=not shuffle_files)

@@ -71,8 +71,8 @@ def _database_folds(subjects: list, protocol: str) -> list[dict]:
     if protocol == "lodo":
         if len(databases) < 2:
             raise ValueError(f"lodo (leave one database out) needs clips of at least 2 "
-                             f"databases; the data holds {', '.join(databases)} only (combine "
-                             f"converted databases first)")
+                             f"databases; the data holds {', '.join(databases)} only (read several "
+                             f"converted databases as one: --data DIR1,DIR2)")
         splits = [([d for d in databases if d != held], [held]) for held in databases]
     else:
         train_part, _, test_part = protocol.partition(",test=")

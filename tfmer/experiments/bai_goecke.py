@@ -5,7 +5,10 @@ single frames (Exp-I), + LSTM / Bi-LSTM decoder (Exp-II, Exp-III)."""
 from __future__ import annotations
 
 import dataclasses
+import json
+import pathlib
 
+from tfmer import data
 from tfmer.config import (
     GRADCAM,
     DataConfig,
@@ -13,15 +16,20 @@ from tfmer.config import (
     ModelConfig,
     ProtocolConfig,
     TrainConfig,
+    TransferConfig,
 )
+from tfmer.experiments import registry
 from tfmer.experiments.registry import register
 from tfmer.models import VGGFACE2_BLOCK_OUTPUTS
-from tfmer.models.clip import build_clip_model
+from tfmer.models.clip import BACKBONE_LAYER, build_clip_model
+from tfmer.run_folder import CONFIG
+from tfmer.training import ModelTrainer
 
 
 def build_recurrent(config: ExperimentConfig, num_classes: int):
     """VGGFace2 ResNet-50 under `TimeDistributed`, then the head (recurrent, or `fc` per
-    frame) and softmax."""
+    frame) and softmax; with `transfer.encoder: exp1`, the recurrent head reads the
+    per-frame class probabilities of Exp-I's fc layers."""
     return build_clip_model(
         num_classes=num_classes, image_size=config.data.image_size, num_frames=None,
         backbone=config.model.backbone, weights=config.model.weights, head=config.model.head,
@@ -29,7 +37,122 @@ def build_recurrent(config: ExperimentConfig, num_classes: int):
         fc_units=config.model.fc_units, dropout=config.model.dropout,
         # With `gradcam` the trainer freezes per fold, once it has chosen the layer.
         unfreeze_from=None if config.model.unfreeze_from == GRADCAM else config.model.unfreeze_from,
-        name=config.name)
+        frame_head=config.transfer.encoder is not None, name=config.name)
+
+
+def encoder_config(config: ExperimentConfig) -> ExperimentConfig:
+    """The Exp-I stage of a repackaged Exp-II/III (`RepackagedTrainer`): exp1 at the
+    config's scale (its frame sampling, augmentation and training), with the config's
+    classes, frame size and whole `model` section (backbone, weights, fc widths, l_s),
+    so that its layers are those of the config's encoder."""
+    exp1_config = registry.get("exp1", config.scale)
+    return dataclasses.replace(
+        exp1_config,
+        data=dataclasses.replace(exp1_config.data, classes=config.data.classes,
+                                 image_size=config.data.image_size),
+        model=dataclasses.replace(config.model, head="fc"))
+
+
+def encoder_layers(model) -> list[str]:
+    """The layers an Exp-I model hands on to a repackaged Exp-II/III: the backbone, fc1..
+    and the class layer `logits`."""
+    return [layer.name for layer in model.layers
+            if layer.name == BACKBONE_LAYER or layer.name.startswith("fc_")
+            or layer.name == "logits"]
+
+
+class RepackagedTrainer(ModelTrainer):
+    """Exp-II/III with the Exp-I network "repackaged" as the encoder (Section 4.4;
+    `transfer.encoder: exp1`). Each fit first trains Exp-I (`encoder_config`) on single
+    frames of the fit's training subjects, so no test subject reaches the encoder, or
+    takes a trained one from `transfer.encoder_weights`; then Exp-II/III starts from its
+    backbone, fc layers and class layer and trains the whole on windows (the layers before
+    Exp-I's l_s stay frozen, with the l_s it chose on the same training subjects).
+
+    Attributes:
+        encoder: the Exp-I trainer (its last fit's model and Grad-CAM selection).
+    """
+
+    def __init__(self, config: ExperimentConfig, num_classes: int, run_dir=None):
+        self.encoder = ModelTrainer(encoder_config(config), num_classes, None,
+                                    build=build_recurrent)
+        self._from_encoder = False
+        self._loaded = False
+        super().__init__(config, num_classes, run_dir, build=build_recurrent)
+
+    def fit(self, info: data.DatasetInfo, subjects, seed: int, log=print,
+            final: bool = False) -> dict:
+        """Exp-I on the subjects' frames (or the given encoder weights), then Exp-II/III
+        from it. Returns Exp-II/III's history, Exp-I's under `encoder_<key>`."""
+        weights = self.config.transfer.encoder_weights
+        if weights is None:
+            log(f"  stage exp1: the encoder on single frames of "
+                f"{len(info.clips_of(subjects))} clips")
+            first = self.encoder.fit(info, subjects, seed, log)
+        else:
+            first = self._load_encoder(weights, info, log)
+        self._from_encoder = True
+        try:
+            log(f"  stage {self.config.name}: windows of {self.config.data.window} frames "
+                f"through the exp1 encoder")
+            history = super().fit(info, subjects, seed, log, final)
+        finally:
+            self._from_encoder = False
+        return {**history, **{f"encoder_{key}": values for key, values in first.items()}}
+
+    def reset(self, seed: int) -> None:
+        """As `Trainer.reset`; inside a fit, the encoder's layers then take Exp-I's
+        weights."""
+        super().reset(seed)
+        if self._from_encoder:
+            for name in encoder_layers(self.encoder.model):
+                self.model.get_layer(name).set_weights(
+                    self.encoder.model.get_layer(name).get_weights())
+
+    def select_layer(self, info: data.DatasetInfo, subjects, seed: int, log=print) -> dict:
+        """Exp-I's l_s of this fit (chosen on the same training subjects), unless the
+        encoder came from a file: then chosen anew (`ModelTrainer.select_layer`)."""
+        if self.encoder.selection is None:
+            return super().select_layer(info, subjects, seed, log)
+        chosen = self.encoder.selection["selected"]
+        self.train_from(chosen)
+        log(f"  the backbone trains from exp1's l_s {chosen} on")
+        return self.encoder.selection
+
+    def _load_encoder(self, path, info: data.DatasetInfo, log) -> dict:
+        """Loads an exp1 model's weights into the encoder once, warning when they come
+        from a run on the same data (its final model has seen every subject)."""
+        path = pathlib.Path(path)
+        if not self._loaded:
+            if not path.is_file():
+                raise FileNotFoundError(f"transfer.encoder_weights {path} does not exist "
+                                        f"(an exp1 run's final.weights.h5)")
+            try:
+                self.encoder.model.load_weights(path)
+            except ValueError as error:
+                raise ValueError(f"transfer.encoder_weights {path} do not fit exp1 at "
+                                 f"{self.config.data.image_size} px with model.fc_units "
+                                 f"{list(self.config.model.fc_units)}: {error}") from None
+            self._loaded = True
+        run_config = path.with_name(CONFIG)
+        if run_config.is_file():
+            trained_on = json.loads(run_config.read_text(encoding="utf-8")).get(
+                "dataset", {}).get("name")
+            if trained_on == info.name:
+                log(f"  warning: the encoder {path} was trained on every subject of "
+                    f"{info.name}, this run's test subjects included: the figures are "
+                    f"optimistic (leave transfer.encoder_weights out to train exp1 per fold)")
+        log(f"  stage exp1: the encoder from {path}")
+        self.encoder.selection = None
+        return {}
+
+
+def recurrent_trainer(config: ExperimentConfig, num_classes: int, run_dir=None):
+    """Exp-II/III's trainer: `ModelTrainer` on `build_recurrent`, or with `transfer.encoder:
+    exp1`, `RepackagedTrainer`."""
+    if config.transfer.encoder is None:
+        return ModelTrainer(config, num_classes, run_dir, build=build_recurrent)
+    return RepackagedTrainer(config, num_classes, run_dir)
 
 
 SMIC4 = ("negative", "positive", "surprise", "non-micro")
@@ -41,17 +164,20 @@ SMIC4 = ("negative", "positive", "surprise", "non-micro")
 # data has the tlcnn4 classes, and the whole backbone trains (a Grad-CAM selection per fold
 # would add a recompilation, ~30 s, per fold; `--set model.unfreeze_from=gradcam` asks
 # for it).
+# The repackaged Exp-I encoder (a second training per fold) is left out at these scales too.
 BUILTIN = {"data.classes": None, "data.image_size": 64, "data.eval_stride": 10,
            "train.epochs": 1, "train.early_stopping": False, "train.learning_rate": 3e-4,
-           "train.eval_batch_size": 4, "model.unfreeze_from": None}
+           "train.eval_batch_size": 4, "model.unfreeze_from": None, "transfer.encoder": None}
 QUICK = {"data.classes": None, "data.image_size": 32, "data.window": 4, "data.eval_stride": 8,
          "train.epochs": 1, "train.batch_size": 4, "train.early_stopping": False,
-         "train.eval_batch_size": 8, "model.head_units": 16, "model.unfreeze_from": None}
+         "train.eval_batch_size": 8, "model.head_units": 16, "model.unfreeze_from": None,
+         "transfer.encoder": None}
 
 
 @register(
     "exp3",
     build=build_recurrent,
+    trainer=recurrent_trainer,
     builtin=BUILTIN,
     quick=QUICK,
 )
@@ -87,9 +213,23 @@ def exp3() -> ExperimentConfig:
       `--tim 0 --crop none` to feed them as the paper did (landmarks are still stored).
     * Retrained layers: l_s is chosen by Grad-CAM (Section 4.3) inside each training fold,
       on a sample of 16 of its training frames (`gradcam.select`): the block output whose
-      heat falls most on the brows, eyes, nose wings and mouth corners (the regions of
-      Section 5) from the clips' landmarks; layers before it are frozen. The paper chose by
-      eye, once; the per-fold choice keeps test subjects out of it.
+      heat, explaining each frame's labelled class through a linear probe fitted briefly
+      on the backbone's features (`model.gradcam_target: probe`; the head is untrained
+      then), falls most on the brows, eyes, nose wings and mouth corners (the regions of
+      Section 5, from the clips' landmarks), ranked by the share corrected for the layer's
+      resolution (`gradcam.scoring.normalised_score`); layers before it are frozen. The
+      paper chose by eye, once; the per-fold choice keeps test subjects out of it.
+    * Encoder: the paper feeds the LSTM from the Exp-I network "repackaged" (Section 4.4:
+      its "D-dimension one-hot-vector outputs" per frame). At the paper scale each fold
+      therefore first trains exp1 (backbone and fc1-fc3, its recipe) on single frames of
+      its training subjects, then this model on windows, starting from exp1's layers, the
+      LSTM reading each frame's class probabilities (`transfer.encoder: exp1`,
+      `RepackagedTrainer`); whether the paper fine-tuned the encoder in Exp-II/III is not
+      said: here it trains on from exp1's l_s. `--set transfer.encoder_weights=FILE`
+      starts from a trained exp1 model instead (an exp1 run's `final.weights.h5` has seen
+      all of its data's subjects: honest only for weights trained on other subjects, and a
+      run on the same data warns). The built-in and quick scales feed the backbone's
+      features to the LSTM directly (`transfer.encoder: none`, one training per fold).
     * Not given in the paper (our choices): Bi-LSTM width 128 per direction, dropout 0.5,
       Adam at 1e-4, batch 8 windows, at most 20 epochs with early stopping (patience 5)
       on an inner validation split of 20 % of the training subjects.
@@ -104,6 +244,7 @@ def exp3() -> ExperimentConfig:
                           gradcam_layers=VGGFACE2_BLOCK_OUTPUTS),
         train=TrainConfig(optimizer="adam", learning_rate=1e-4, batch_size=8, epochs=20,
                           early_stopping=True, patience=5, validation_fraction=0.2),
+        transfer=TransferConfig(encoder="exp1"),
         protocol=ProtocolConfig(protocol="kfold5", seeds=1),
     )
 
@@ -111,6 +252,7 @@ def exp3() -> ExperimentConfig:
 @register(
     "exp2",
     build=build_recurrent,
+    trainer=recurrent_trainer,
     builtin=BUILTIN,
     quick=QUICK,
 )
@@ -131,8 +273,9 @@ def exp2() -> ExperimentConfig:
 
     Deliberate changes and choices the paper leaves open: as exp3 (one random window per
     clip per epoch, mean softmax over sliding windows for a test clip, 224 px converted
-    frames, early stopping on held-out training subjects); LSTM width 128 (not given);
-    Grad-CAM layer selection per fold with `--set model.unfreeze_from=gradcam`.
+    frames, early stopping on held-out training subjects, the repackaged exp1 encoder
+    trained per fold at the paper scale and left out at the smaller ones); LSTM width 128
+    (not given).
     """
     return dataclasses.replace(
         exp3(), name="exp2", paper="Bai & Goecke 2020, Table 3-4",
@@ -201,4 +344,4 @@ def exp1() -> ExperimentConfig:
         data=dataclasses.replace(base.data, window=1, eval_stride=1, flip=True, rotation=10.0,
                                  balance_classes=True, frames_per_class=15000),
         model=dataclasses.replace(base.model, head="fc", fc_units=(1024, 256)),
-        train=dataclasses.replace(base.train, batch_size=32))
+        train=dataclasses.replace(base.train, batch_size=32), transfer=TransferConfig())

@@ -119,7 +119,7 @@ def build_clip_model(*, num_classes: int, image_size: int, num_frames: int | Non
                      backbone: str = "vggface2_resnet50", weights: str | None = None,
                      head: str = "bilstm", head_units: int = 128, head_layers: int = 1,
                      fc_units=(1024, 256), dropout: float = 0.5,
-                     unfreeze_from: str | None = None,
+                     unfreeze_from: str | None = None, frame_head: bool = False,
                      name: str = "clip_model") -> keras.Model:
     """Backbone per frame, a head over time, softmax over classes.
 
@@ -131,6 +131,12 @@ def build_clip_model(*, num_classes: int, image_size: int, num_frames: int | Non
     `frame_mean` averages the logits over time and the `Softmax` layer `probabilities`
     ends the model (Grad-CAM takes its input as the class score). For T = 1 the output is
     the frame's softmax; `clip_probabilities` with `window=1` averages those over frames.
+
+    With `frame_head`, a recurrent head reads each frame's class probabilities from the
+    `fc` head's layers (`fc_1`, ..., `logits`, then the Softmax `frame_probabilities`)
+    instead of the backbone's features: the Exp-I network of Bai & Goecke 2020 "repackaged"
+    as the encoder of Exp-II/III (Section 4.4), its layers named as in the `fc` model so its
+    weights carry over (`tfmer.experiments.bai_goecke.RepackagedTrainer`).
 
     Args:
         num_classes: classes of the softmax.
@@ -145,6 +151,7 @@ def build_clip_model(*, num_classes: int, image_size: int, num_frames: int | Non
         dropout: dropout before the softmax layer (and after each `fc` layer).
         unfreeze_from: backbone layer from which on weights train; earlier ones are frozen.
             None trains the whole backbone.
+        frame_head: feed a recurrent head the `fc` head's per-frame class probabilities.
     """
     if backbone not in BACKBONES:
         raise ValueError(f"unknown backbone {backbone!r}; known: {', '.join(BACKBONES)}")
@@ -157,14 +164,17 @@ def build_clip_model(*, num_classes: int, image_size: int, num_frames: int | Non
     inputs = keras.Input([num_frames, image_size, image_size, 3], name="frames")
     x = preprocess(name="preprocess")(inputs)
     x = FoldedTimeDistributed(frame_model, name=BACKBONE_LAYER)(x)
-    if head == "fc":
+    if head == "fc" or frame_head:
         for i, units in enumerate(fc_units):
             x = keras.layers.Dense(int(units), activation="relu", name=f"fc_{i + 1}")(x)
             x = keras.layers.Dropout(dropout, name=f"dropout_{i + 1}")(x)
         x = keras.layers.Dense(num_classes, name="logits")(x)  # [batch, T, classes]
+    if head == "fc":
         x = keras.layers.GlobalAveragePooling1D(name="frame_mean")(x)
         outputs = keras.layers.Softmax(name="probabilities")(x)
         return keras.Model(inputs, outputs, name=name)
+    if frame_head:
+        x = keras.layers.Softmax(name="frame_probabilities")(x)
     for i in range(head_layers):
         last = i == head_layers - 1
         lstm = keras.layers.LSTM(head_units, return_sequences=not last, name=f"lstm_{i + 1}")

@@ -272,14 +272,20 @@ class ModelTrainer(Trainer):
         """Grad-CAM layer selection (Bai & Goecke 2020, Section 4.3) on training subjects.
 
         Scores the candidate backbone layers by the share of Grad-CAM heat on facial
-        features over a sample of the subjects' frames, then trains the backbone from the
-        best layer on (earlier layers frozen), recompiling when that changes what trains.
+        features over a sample of the subjects' frames, corrected for each layer's
+        resolution (`gradcam.scoring`), the heatmaps explaining what
+        `model.gradcam_target` says (by default each frame's label through a linear probe
+        fitted on these training frames: the model's head is untrained here); then trains
+        the backbone from the best layer on (earlier layers frozen), recompiling when that
+        changes what trains.
 
         Returns:
-            `{"selected", "layers": [{"name", "score", "area"}], "frames": [clip ids]}`.
+            `{"selected", "layers": [{"name", "score", "area", "ceiling", "normalised"}],
+            "frames": [clip ids], "class_target": the target used, "probe": its fit or
+            None}`.
         """
         config = self.config
-        frames, landmarks, clip_ids = scoring.sample_frames(
+        sample = scoring.sample_frames(
             info, subjects, image_size=config.data.image_size,
             count=config.model.gradcam_frames, seed=seed,
             canonical_landmarks=config.model.gradcam_canonical_landmarks)
@@ -288,13 +294,19 @@ class ModelTrainer(Trainer):
                 "layers by chance feature patterns; the paper selects on VGGFace2 weights "
                 "(--set model.weights=PATH)")
         layers = list(config.model.gradcam_layers) or conv_layer_names(self.model)
-        scores = scoring.score_layers(self.model, frames, landmarks, layers)
+        target = scoring.heatmap_target(self.model, sample, config.model.gradcam_target,
+                                        lambda line: log(f"  {line}"))
+        scores = scoring.score_layers(target.model, sample.frames, sample.landmarks, layers,
+                                      target.class_index)
         chosen = scoring.select_layer(scores)
         self.train_from(chosen)
         best = next(s for s in scores if s["name"] == chosen)
-        log(f"  Grad-CAM layer selection on {len(frames)} training frames: {chosen} "
-            f"({best['score']:.2f} of the heat on facial features, uniform {best['area']:.2f})")
-        return {"selected": chosen, "layers": scores, "frames": clip_ids}
+        log(f"  Grad-CAM layer selection on {len(sample.frames)} training frames "
+            f"({target.name} target): {chosen} (normalised {best['normalised']:.2f}: "
+            f"{best['score']:.2f} of the heat on facial features, uniform {best['area']:.2f}, "
+            f"ceiling at its resolution {best['ceiling']:.2f})")
+        return {"selected": chosen, "layers": scores, "frames": sample.clip_ids,
+                "class_target": target.name, "probe": target.probe}
 
     def train_from(self, layer_name: str) -> None:
         """Trains the backbone from `layer_name` on, freezing the layers before it."""
