@@ -195,6 +195,8 @@ def exp3() -> ExperimentConfig:
     sequences in each validation group"), which can put one subject's clips in training
     and test; tfmer's folds are of subjects (`kfold5`, as every experiment), so the
     published figures are not directly comparable (they are likely optimistic).
+    `--protocol kfold5-clips` splits clips as the paper does, for that comparison only
+    (the run warns that it leaks subjects).
 
     As published: VGGFace2 ResNet-50 encoder per frame (Section 3.1), one-layer Bi-LSTM
     decoder (Section 4.5), N = 13 consecutive frames per sample (Sections 4.2, 4.4; N = 13
