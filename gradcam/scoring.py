@@ -46,6 +46,7 @@ import typing
 
 import keras
 import numpy as np
+import scipy.special
 import tensorflow as tf
 
 from gradcam import regions
@@ -431,10 +432,10 @@ def fit_probe(features, labels, num_classes: int, *, steps: int = PROBE_STEPS,
                   + l2)
     weights, bias = np.zeros((z.shape[1], num_classes)), np.zeros(num_classes)
     for _ in range(steps):
-        error = (_softmax(z @ weights + bias) - targets) / len(z)
+        error = (scipy.special.softmax(z @ weights + bias, axis=1) - targets) / len(z)
         weights -= step * (z.T @ error + l2 * weights)
         bias -= step * error.sum(axis=0)
-    probabilities = _softmax(z @ weights + bias)
+    probabilities = scipy.special.softmax(z @ weights + bias, axis=1)
     summary = {
         "steps": steps, "l2": l2,
         "accuracy": float(np.mean(probabilities.argmax(axis=1) == labels)),
@@ -491,12 +492,6 @@ def _model_inputs(model: keras.Model, frames) -> np.ndarray:
     model, as one-frame clips `[N, 1, S, S, 3]` for a clip model."""
     inputs = np.asarray(frames, np.float32)
     return inputs[:, None] if len(model.inputs[0].shape) == 5 else inputs
-
-
-def _softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of `[N, K]` logits."""
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def backbone_of(model: keras.Model) -> keras.Model:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import scipy.special
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.metrics.pairwise import additive_chi2_kernel, chi2_kernel
@@ -115,9 +116,7 @@ def probabilities(estimator, features, num_classes: int) -> np.ndarray:
         decision = np.stack([-decision / 2, decision / 2], axis=1)
     logits = np.full((decision.shape[0], num_classes), -np.inf)
     logits[:, seen] = decision
-    logits -= logits.max(axis=1, keepdims=True)
-    exp = np.exp(logits)
-    return exp / exp.sum(axis=1, keepdims=True)
+    return scipy.special.softmax(logits, axis=1)
 
 
 def fit(settings: HandcraftedConfig, candidate: dict, features, labels, seed: int = 0):

@@ -120,20 +120,23 @@ class RepackagedTrainer(ModelTrainer):
         return self.encoder.selection
 
     def _load_encoder(self, path, info: data.DatasetInfo, log) -> dict:
-        """Loads an exp1 model's weights into the encoder once, warning when they come
-        from a run on the same data (its final model has seen every subject)."""
+        """Loads an exp1 model's weights into the encoder (once: no fit changes them),
+        warning when they come from a run on the same data (its final model has seen
+        every subject)."""
         path = pathlib.Path(path)
-        if not self._loaded:
-            if not path.is_file():
-                raise FileNotFoundError(f"transfer.encoder_weights {path} does not exist "
-                                        f"(an exp1 run's final.weights.h5)")
-            try:
-                self.encoder.model.load_weights(path)
-            except ValueError as error:
-                raise ValueError(f"transfer.encoder_weights {path} do not fit exp1 at "
-                                 f"{self.config.data.image_size} px with model.fc_units "
-                                 f"{list(self.config.model.fc_units)}: {error}") from None
-            self._loaded = True
+        log(f"  stage exp1: the encoder from {path}")
+        if self._loaded:
+            return {}
+        if not path.is_file():
+            raise FileNotFoundError(f"transfer.encoder_weights {path} does not exist "
+                                    f"(an exp1 run's final.weights.h5)")
+        try:
+            self.encoder.model.load_weights(path)
+        except ValueError as error:
+            raise ValueError(f"transfer.encoder_weights {path} do not fit exp1 at "
+                             f"{self.config.data.image_size} px with model.fc_units "
+                             f"{list(self.config.model.fc_units)}: {error}") from None
+        self._loaded = True
         run_config = path.with_name(CONFIG)
         if run_config.is_file():
             trained_on = json.loads(run_config.read_text(encoding="utf-8")).get(
@@ -142,8 +145,6 @@ class RepackagedTrainer(ModelTrainer):
                 log(f"  warning: the encoder {path} was trained on every subject of "
                     f"{info.name}, this run's test subjects included: the figures are "
                     f"optimistic (leave transfer.encoder_weights out to train exp1 per fold)")
-        log(f"  stage exp1: the encoder from {path}")
-        self.encoder.selection = None
         return {}
 
 
