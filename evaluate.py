@@ -1,4 +1,5 @@
-"""`python evaluate.py RUN_DIR` recomputes a finished run's metrics from its predictions;
+"""`python evaluate.py RUN_DIR` recomputes a finished run's metrics from its predictions
+and writes its `report.html` again (`tfmer.html_report`);
 `python evaluate.py --model SAVED_MODEL_DIR --data DIR` scores an exported model;
 `python evaluate.py --compare RUN_DIR... [--out DIR]` compares runs (`tfmer.compare`)."""
 
@@ -7,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from tfmer import cli, compare, results
+from tfmer import cli, compare, html_report, results
 from tfmer.run_folder import METRICS, RunFolder
 
 
@@ -18,7 +19,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", help="converted dataset to score --model on")
     parser.add_argument("--compare", nargs="+", metavar="RUN_DIR",
                         help="compare finished runs against the first (paired t-tests per "
-                             "fold): writes comparison.md, .csv and .png into --out")
+                             "fold): writes comparison.md, .csv, .png and .html into --out")
     parser.add_argument("--out", help="with --model: write predictions.csv and metrics.json "
                                       f"here; with --compare: the report folder (default "
                                       f"{compare.DEFAULT_OUT}/)")
@@ -39,6 +40,7 @@ def _recompute(args) -> int:
     if stored is not None:
         same = stored["pooled"] == result["pooled"]
         print(f"  {'matches' if same else 'DIFFERS FROM'} {folder.file(METRICS)}")
+    print(f"report {html_report.write_report(folder.path)}")
     return 0
 
 

@@ -137,7 +137,9 @@ def test_same_run_twice_is_disambiguated_and_footnoted(tmp_path):
 def test_writes_markdown_csv_and_png(runs, tmp_path):
     out = tmp_path / "report"
     result = compare.write_comparison(runs, out)
-    assert sorted(os.listdir(out)) == ["comparison.csv", "comparison.md", "comparison.png"]
+    assert sorted(os.listdir(out)) == ["comparison.csv", "comparison.html", "comparison.md",
+                                       "comparison.png"]
+    assert result["files"] == [str(out / name) for name in compare.OUTPUT_FILES]
 
     markdown = (out / "comparison.md").read_text()
     assert markdown == result["markdown"]

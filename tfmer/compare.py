@@ -7,7 +7,9 @@ and test clips, and writes into DIR (default `comparison/` under the current fol
 - `comparison.md`: a row per method, a column per fold (`Fold1`..`FoldK`, accuracy in %),
   `Mean`, `UF1`, `UAR` and `p vs <first>`, with a header line and notes on the test;
 - `comparison.csv`: `method,run,fold1..foldK,mean,uf1,uar,p_value`, a row per method;
-- `comparison.png`: the bar chart of mean accuracies (Figure 13), per-fold dots, chance lines.
+- `comparison.png`: the bar chart of mean accuracies (Figure 13), per-fold dots, chance lines;
+- `comparison.html`: the same tables and the chart (embedded) on one self-contained page
+  (`tfmer.html_report`'s building blocks), linking each run's `report.html`.
 
 Every figure is recomputed from `predictions.csv`:
 
@@ -34,6 +36,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import pathlib
 
 import matplotlib
@@ -42,12 +45,13 @@ import scipy.stats
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from tfmer import metrics, plots, results
+from tfmer import html_report, metrics, plots, results
 from tfmer.files import write_text_atomic
-from tfmer.run_folder import CONFIG, FOLDS, METRICS, PREDICTIONS, RunFolder
+from tfmer.html_report import Markup, esc
+from tfmer.run_folder import CONFIG, FOLDS, METRICS, PREDICTIONS, REPORT_HTML, RunFolder
 
 DEFAULT_OUT = "comparison"
-OUTPUT_FILES = ("comparison.md", "comparison.csv", "comparison.png")
+OUTPUT_FILES = ("comparison.md", "comparison.csv", "comparison.png", "comparison.html")
 # Per-fold differences closer than this (percentage points) count as equal: the t-test
 # would otherwise turn floating-point noise into p ~ 1e-30.
 _EQUAL_TOLERANCE = 1e-9
@@ -378,13 +382,99 @@ def plot_comparison(comparison: dict, path) -> str:
     return plots.save_png(fig, path)
 
 
+def to_html(comparison: dict, png_path, out_dir=None) -> str:
+    """`comparison.html`: the runs, the Table 3 layout, the per-database table and the chart
+    (`png_path`, embedded as a data URI) on one self-contained page.
+
+    Args:
+        comparison: a `compare` result.
+        png_path: `comparison.png` (left out when missing).
+        out_dir: the folder the page is written to: each run's `report.html`, when it has
+            one, is linked relative to it (absolute without it).
+    """
+    reference = comparison["reference"]
+    methods = comparison["methods"]
+    num_folds = len(comparison["folds"])
+    several_seeds = any(len(m["seeds"]) > 1 for m in methods)
+    runs = []
+    for method in methods:
+        report = pathlib.Path(method["run"]) / REPORT_HTML
+        link = ""
+        if report.is_file():
+            target = (os.path.relpath(report.resolve(), pathlib.Path(out_dir).resolve())
+                      if out_dir is not None else report.resolve().as_uri())
+            link = f' (<a href="{esc(pathlib.PurePath(target).as_posix())}">report</a>)'
+        seeds = len(method["seeds"])
+        runs.append(f"<li><strong>{esc(method['method'])}</strong>: <code>{esc(method['run'])}"
+                    f"</code>, {seeds} seed{'s' if seeds > 1 else ''}{link}</li>")
+    header = (["Method"] + [f"Fold{i + 1}" for i in range(num_folds)]
+              + ["Mean", "UF1", "UAR", f"p vs {reference}"])
+    body, reasons = [], []
+    for index, method in enumerate(methods):
+        if index == 0:
+            p_text = "(reference)"
+        elif method["reason"] is not None:
+            reasons.append(f"{method['method']}: {method['reason']}")
+            p_text = f"n/a [{len(reasons)}]"
+        else:
+            p_text = "< 0.001" if method["p"] < 0.001 else f"{method['p']:.3f}"
+        body.append([method["method"]] + [f"{a:.2f}" for a in method["fold_accuracy"]]
+                    + [f"{method['mean']:.2f}", f"{method['uf1']:.3f}",
+                       f"{method['uar']:.3f}", p_text])
+    numeric = range(1, len(header))
+    parts = [
+        f"<header><h1>Comparison against {esc(reference)}</h1>",
+        f"<p class=\"muted\">Protocol {esc(comparison['protocol'])}, {num_folds} folds with "
+        f"the same test subjects and clips in every run (clips per fold: "
+        f"{esc(', '.join(str(n) for n in comparison['fold_sizes']))}); classes "
+        f"{esc(', '.join(comparison['classes']))}.</p></header>",
+        "<h2>Runs</h2>", "<ul>" + "".join(runs) + "</ul>",
+        "<h2>Accuracy per fold (%), mean, UF1, UAR</h2>",
+        html_report.table(header, body, numeric=numeric, selected=(0,)),
+        "<p class=\"note\">Mean is the mean of the per-fold accuracies (as in the TLCNN "
+        "paper's Table 3). UF1 and UAR pool the predictions of all folds (MEGC definition)"
+        + ("; for a run with several seeds, each seed's figure averaged over seeds, and a "
+           "fold's accuracy pools its predictions of all seeds." if several_seeds else ".")
+        + f" p: two-sided paired t-test of the per-fold accuracies of {esc(reference)} "
+        f"against each method (scipy.stats.ttest_rel, df = {num_folds - 1}). Chance "
+        f"accuracy: {comparison['chance']['uniform']:.2f} (uniform guess), "
+        f"{comparison['chance']['majority']:.2f} (majority class).</p>",
+    ]
+    parts += [f"<p class=\"note\">[{i + 1}] p undefined for {esc(reason)}.</p>"
+              for i, reason in enumerate(reasons)]
+    databases = sorted({name for m in methods for name in m["datasets"]})
+    if databases:
+        rows = []
+        for method in methods:
+            cells = [method["method"]]
+            for name in databases:
+                figures = method["datasets"].get(name)
+                cells += ([f"{figures['uf1']:.3f}", f"{figures['uar']:.3f}"] if figures
+                          else ["", ""])
+            rows.append(cells)
+        parts += ["<h2>Per database</h2>",
+                  html_report.table(["Method"] + [f"{name} {figure}" for name in databases
+                                                  for figure in ("UF1", "UAR")], rows,
+                                    numeric=range(1, 2 * len(databases) + 1)),
+                  "<p class=\"note\">Each database's predictions pooled over the folds.</p>"]
+    chart = html_report.image(png_path, "mean accuracy per method",
+                              "Mean accuracy over the folds (bars), each fold's accuracy "
+                              "(dots), the uniform and majority-class chance lines.")
+    if chart:
+        parts += ["<h2>Chart</h2>", chart]
+    parts.append(Markup("<footer>Written by <code>python evaluate.py --compare</code> "
+                        "(tfmer.compare); comparison.md and comparison.csv hold the same "
+                        "figures.</footer>"))
+    return html_report.page(f"Comparison against {reference}", "\n".join(parts))
+
+
 def write_comparison(run_dirs, out_dir=DEFAULT_OUT) -> dict:
-    """Compares the runs and writes `comparison.md`, `comparison.csv` and `comparison.png`
-    into `out_dir` (created if needed; each file written atomically).
+    """Compares the runs and writes `comparison.md`, `comparison.csv`, `comparison.png` and
+    `comparison.html` into `out_dir` (created if needed; each file written atomically).
 
     Returns:
         the `compare` result with `"markdown"` (the text of `comparison.md`) and `"files"`
-        (the three paths) added.
+        (the four paths, `OUTPUT_FILES`) added.
     """
     comparison = compare(run_dirs)
     out_dir = pathlib.Path(out_dir)
@@ -392,6 +482,8 @@ def write_comparison(run_dirs, out_dir=DEFAULT_OUT) -> dict:
     write_text_atomic(out_dir / "comparison.md", markdown)
     write_text_atomic(out_dir / "comparison.csv", to_csv(comparison))
     plot_comparison(comparison, out_dir / "comparison.png")
+    write_text_atomic(out_dir / "comparison.html",
+                      to_html(comparison, out_dir / "comparison.png", out_dir))
     return {**comparison, "markdown": markdown,
             "files": [str(out_dir / name) for name in OUTPUT_FILES]}
 

@@ -19,8 +19,18 @@ only. Every file is written atomically (`tfmer.files`).
     frame_metrics.json per-frame and majority-vote figures of frame models
     export.json        `{"saved_model": path}` of the final model's export
     confusion_matrix.png, folds.png, training_curves.png   the plots of the results
+    report.html        the whole run on one self-contained page (`tfmer.html_report`)
     search.png         an SVM baseline's inner-search scores per fold
-    initial.weights.h5, final.weights.h5   the final model before and after training
+    final.weights.h5   the final model after training (`initial.weights.h5`, its state
+                       before, only with `train.py --keep-initial`: `gradcam compare`
+                       otherwise rebuilds it from the seed)
+    versions.json      the versions of tfmer, TensorFlow, Keras and Python it ran with
+    folds/fold<F>.seed<S>.json   each finished fit of a fold: its predictions, history and
+                       selection, kept as it finishes (`train.py --resume` skips them)
+    checkpoint.npz     the fit in progress at its last finished epoch (removed when the
+                       fold is done; `tfmer.training.fit.FoldRecorder`)
+    tensorboard/fold<F>.seed<S>/<model>/   TensorBoard logs of every fit (`final/` for the
+                       final model)
     frames.weights.h5, expression[.seedN].weights.h5   stage weights of staged trainers
 
 Free of TensorFlow.
@@ -51,9 +61,15 @@ EXPORT = "export.json"
 CONFUSION_MATRIX_PNG = "confusion_matrix.png"
 FOLDS_PNG = "folds.png"
 TRAINING_CURVES_PNG = "training_curves.png"
+REPORT_HTML = "report.html"
+"""One self-contained page of the whole run, images embedded (`tfmer.html_report`)."""
 INITIAL_WEIGHTS = "initial.weights.h5"
 FINAL_WEIGHTS = "final.weights.h5"
 """The final model's weights before and after training."""
+VERSIONS = "versions.json"
+FOLD_RESULTS = "folds"
+CHECKPOINT = "checkpoint.npz"
+TENSORBOARD = "tensorboard"
 FRAMES_WEIGHTS = "frames.weights.h5"
 """A staged trainer's final CNN after its frames stage."""
 PREDICTION_COLUMNS = ("clip_id", "subject", "fold", "seed", "y_true", "y_pred")
@@ -64,6 +80,11 @@ def expression_weights(training_seed: int) -> str:
     `expression.weights.h5` for seed 0, `expression.seed<N>.weights.h5` for seed N."""
     return ("expression.weights.h5" if training_seed == 0
             else f"expression.seed{training_seed}.weights.h5")
+
+
+def fit_tag(fold: int | None, seed: int) -> str:
+    """The name of one fit of a run: `fold<F>.seed<S>`, `final` for the final model."""
+    return "final" if fold is None else f"fold{fold}.seed{seed}"
 
 
 def write_predictions(path, rows, classes) -> None:
@@ -147,6 +168,11 @@ class RunFolder:
         """`predictions.csv` (`write_predictions`)."""
         write_predictions(self.file(PREDICTIONS), rows, classes)
 
+    def write_fold_result(self, fold: int, seed: int, content: dict) -> None:
+        """`folds/fold<F>.seed<S>.json`: one finished fit of a fold (its `predictions`,
+        `history` and `selection`), kept as soon as it finishes."""
+        write_json_atomic(self.file(FOLD_RESULTS) / f"{fit_tag(fold, seed)}.json", content)
+
     # Reading.
 
     def require(self, *names: str) -> None:
@@ -171,6 +197,19 @@ class RunFolder:
             return json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as error:
             raise ValueError(f"{path} is not valid JSON: {error}") from None
+
+    def fold_results(self) -> dict:
+        """The finished fits of the run's folds, `{(fold, seed): content}`
+        (`write_fold_result`); empty when none finished.
+
+        Raises:
+            ValueError: a file that is not valid JSON (naming it).
+        """
+        found = {}
+        for path in sorted(self.file(FOLD_RESULTS).glob("fold*.seed*.json")):
+            content = self.read_json(f"{FOLD_RESULTS}/{path.name}")
+            found[content["fold"], content["seed"]] = content
+        return found
 
     def saved_config(self) -> dict:
         """`config.json` as saved: the config's fields and the `dataset` entry.
