@@ -15,6 +15,10 @@ import sys
 # spawned processes, which re-import this script. TensorFlow loads in `_train`.
 from data_prep import builtin
 from tfmer import cli
+from tfmer.run_folder import RunFolder
+
+INTERRUPTED = 130
+"""The exit status after Ctrl-C (128 + SIGINT, as shells report it)."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,6 +41,13 @@ def _parser() -> argparse.ArgumentParser:
                         help="SavedModel root (default: saved_models)")
     parser.add_argument("--no-export", action="store_true",
                         help="skip the final all-subjects model and its export")
+    parser.add_argument("--resume", metavar="RUN_DIR",
+                        help="go on with a killed or interrupted run: its finished folds are "
+                        "kept, the fold in progress continues from its last finished epoch "
+                        "(other options, if given, must give the run's config)")
+    parser.add_argument("--keep-initial", action="store_true",
+                        help="also keep the final model's weights before training "
+                        "(initial.weights.h5; gradcam compare rebuilds them from the seed)")
     parser.add_argument("--permute-labels", type=int, default=0, metavar="N",
                         help="label-permutation check: repeat the cross-validation N times "
                         "with each fold's training labels shuffled, and report the p-value "
@@ -51,6 +62,10 @@ def _train(args) -> int:
     if args.list:
         print("\n".join(experiments.describe(name) for name in experiments.names()))
         return 0
+    if args.resume and not args.experiment:  # the run's own config and data
+        folder = RunFolder(args.resume)
+        return _cross_validate(args, folder.config(), folder.dataset_dir(), experiments,
+                               training)
     overrides = list(args.overrides)
     if args.protocol:
         overrides.append(f"protocol.protocol={args.protocol}")
@@ -61,19 +76,30 @@ def _train(args) -> int:
     data_dir = args.data
     if data_dir is None:
         config, data_dir = builtin.prepare(config)
+    return _cross_validate(args, config, data_dir, experiments, training,
+                           dataset_protocol=args.protocol is None)
+
+
+def _cross_validate(args, config, data_dir, experiments, training,
+                    dataset_protocol=False) -> int:
     training.cross_validate(config, data_dir, experiments.trainer, runs_root=args.out,
                             export_root=args.export_dir, export_final=not args.no_export,
                             permute_labels=args.permute_labels,
-                            dataset_protocol=args.protocol is None)
+                            dataset_protocol=dataset_protocol, resume=args.resume,
+                            keep_initial=args.keep_initial)
     return 0
 
 
 def main(argv=None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    if not args.list and not args.experiment:
+    if not args.list and not args.experiment and not args.resume:
         parser.error("--experiment is required (see --list)")
-    return cli.run(_train, args)
+    try:
+        return cli.run(_train, args)
+    except KeyboardInterrupt as interrupted:  # the message names the resume command
+        print(f"\n{interrupted or 'interrupted'}", file=sys.stderr)
+        return INTERRUPTED
 
 
 if __name__ == "__main__":

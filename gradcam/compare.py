@@ -2,9 +2,10 @@
 
 Section 5 of the paper compares the Grad-CAM heatmaps of the same frames before and after
 training: afterwards the heat gathers on the eyes, eyebrows, nose wings and mouth corners.
-`train.py` keeps the final model's weights (the model trained on all subjects) just before
-and after training in the run folder (`tfmer.run_folder.INITIAL_WEIGHTS`, `FINAL_WEIGHTS`);
-`compare` rebuilds that model from the run's `config.json`, loads each state in turn and
+`train.py` keeps the final model's trained weights (the model trained on all subjects) in the
+run folder (`tfmer.run_folder.FINAL_WEIGHTS`) and draws its initial ones again from the seed
+(or reads `INITIAL_WEIGHTS`, kept with `--keep-initial`); `compare` rebuilds that model from
+the run's `config.json`, sets each state in turn and
 takes Grad-CAM of the same sample frames at one layer, scoring each heatmap by its share of
 heat on the facial features (`gradcam.regions`).
 
@@ -44,22 +45,29 @@ CHOSEN = "chosen with --layer"
 
 def load_run(run_dir) -> RunFolder:
     """A run folder written by `tfmer.training.cross_validate` (`train.py`) that kept its
-    final model's weights before and after training.
+    final model's trained weights.
 
     Raises:
         FileNotFoundError: not a run folder (no `config.json`), or a run without the final
-            model's weight files (trained with `--no-export`).
+            model's weights (trained with `--no-export`).
         ValueError: a `config.json` that is not a run's.
     """
     run = RunFolder(run_dir)
     run.saved_config()
-    missing = [name for name in (INITIAL_WEIGHTS, FINAL_WEIGHTS) if not run.file(name).is_file()]
-    if missing:
+    if not run.file(FINAL_WEIGHTS).is_file():
         raise FileNotFoundError(
-            f"{run.path} has no {' or '.join(missing)}: the run was trained with --no-export (or "
-            f"by a tfmer that kept no weights), so its final model's weights before and after "
-            f"training are unknown; train again without --no-export")
+            f"{run.path} has no {FINAL_WEIGHTS}: the run was trained with --no-export (or by "
+            f"a tfmer that kept no weights), so its final model's weights after training are "
+            f"unknown; train again without --no-export")
     return run
+
+
+def drawn_initial_weights(run: RunFolder, num_classes: int) -> list:
+    """The weights the run's final model started from, drawn again as its trainer drew
+    them (`reset(0)`: the same seed gives the same weights, pretrained ones included)."""
+    trainer = experiments.trainer(run.config(), num_classes, None)
+    trainer.reset(0)
+    return trainer.model.get_weights()
 
 
 def recorded_selection(run: RunFolder) -> str | None:
@@ -134,17 +142,23 @@ def before_after_heatmaps(run: RunFolder, model: keras.Model, frames, layer: str
     Raises:
         ValueError: a weight file that does not fit the model rebuilt from `config.json`.
     """
-    maps = []
-    for name in (INITIAL_WEIGHTS, FINAL_WEIGHTS):
-        path = run.file(name)
-        try:
-            model.load_weights(path)
-        except ValueError as error:
-            first = (str(error).strip() or repr(error)).splitlines()[0]
-            raise ValueError(f"{path} does not fit the model rebuilt from "
-                             f"{run.file(CONFIG)}: {first}") from error
-        maps.append(class_heatmaps(model, frames, layer, class_indices))
-    return maps[0], maps[1]
+    if run.file(INITIAL_WEIGHTS).is_file():  # kept with --keep-initial
+        _load(model, run, INITIAL_WEIGHTS)
+    else:
+        model.set_weights(drawn_initial_weights(run, model.output.shape[-1]))
+    before = class_heatmaps(model, frames, layer, class_indices)
+    _load(model, run, FINAL_WEIGHTS)
+    return before, class_heatmaps(model, frames, layer, class_indices)
+
+
+def _load(model: keras.Model, run: RunFolder, name: str) -> None:
+    path = run.file(name)
+    try:
+        model.load_weights(path)
+    except ValueError as error:
+        first = (str(error).strip() or repr(error)).splitlines()[0]
+        raise ValueError(f"{path} does not fit the model rebuilt from "
+                         f"{run.file(CONFIG)}: {first}") from error
 
 
 def compare(run_dir, out_dir=None, *, layer: str | None = None, count: int = 8,
@@ -220,7 +234,8 @@ def compare(run_dir, out_dir=None, *, layer: str | None = None, count: int = 8,
         "data": str(data_dir), "num_subjects": len(info.subjects), "image_size": size,
         "class_target": CLASS_TARGET, "regions": regions.REGION_NAMES,
         "landmarks": "canonical" if canonical_landmarks else "clips", "seed": seed,
-        "weights": {"before": INITIAL_WEIGHTS, "after": FINAL_WEIGHTS},
+        "weights": {"before": INITIAL_WEIGHTS if run.file(INITIAL_WEIGHTS).is_file()
+                    else "drawn again from seed 0", "after": FINAL_WEIGHTS},
     }
     report.plot_before_after(frames, masks, before, after, content, out / FIGURE)
     write_json_atomic(out / RESULT, content)

@@ -168,7 +168,8 @@ def test_tlcnn_run_writes_stage_weights_predictions_and_export(tlcnn_run, tiny_d
     run_dir, log = tlcnn_run["dir"], tlcnn_run["log"]
     names = {p.name for p in run_dir.iterdir()}
     assert {"expression.weights.h5", "frames.weights.h5", "final.weights.h5",
-            "initial.weights.h5", "predictions.csv", "training_curves.png"} <= names
+            "predictions.csv", "training_curves.png"} <= names
+    assert "initial.weights.h5" not in names  # kept with --keep-initial only
     assert not any(n.startswith("expression.seed") for n in names)
     # Stage 1 ran once for the seed: in the first fit, reused by the second and the final.
     assert sum("stage expression (seed 0)" in line for line in log) == 1

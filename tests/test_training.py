@@ -11,6 +11,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 
 import evaluate
 import train
+from gradcam import compare
 from tfmer import data, experiments, run_folder, training
 from tfmer.models.clip import trainable_from
 from tests.helpers import CLASSES
@@ -169,17 +170,22 @@ def test_gradcam_unfreezing_selects_per_fold_on_training_subjects(builtin_datase
         assert subjects <= set(folds[selection["fold"]]["train_subjects"])
 
 
-def test_final_model_weights_before_and_after_training_are_kept(finished_run):
+def test_final_model_weights_are_kept_and_the_initial_ones_drawn_again(finished_run):
+    """The run keeps the final model once (`final.weights.h5`); its initial weights, not
+    kept, are drawn again from the seed by `gradcam.compare` as the trainer's reset(0)."""
     run_dir, _ = finished_run
+    assert not (run_dir / run_folder.INITIAL_WEIGHTS).exists()
     config = experiments.get("exp3", "quick")
-    before, after = experiments.build(config, 4), experiments.build(config, 4)
-    before.load_weights(run_dir / run_folder.INITIAL_WEIGHTS)
+    after = experiments.build(config, 4)
     after.load_weights(run_dir / run_folder.FINAL_WEIGHTS)
+    before = compare.drawn_initial_weights(run_folder.RunFolder(run_dir), 4)
     keras.utils.set_random_seed(0)  # the final model starts from reset(0)
-    for a, b in zip(before.get_weights(), experiments.build(config, 4).get_weights()):
+    fresh = experiments.build(config, 4)
+    for a, b in zip(before, fresh.get_weights()):
         np.testing.assert_array_equal(a, b)
-    head = after.get_layer("probabilities").get_weights()[0]
-    assert not np.array_equal(head, before.get_layer("probabilities").get_weights()[0])
+    layer = [w.path for w in fresh.weights].index(
+        fresh.get_layer("probabilities").weights[0].path)
+    assert not np.array_equal(after.get_weights()[layer], before[layer])
 
 
 def test_gradcam_selection_needs_landmarks_unless_canonical_layout_is_asked_for(tiny_dataset):

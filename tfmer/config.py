@@ -342,11 +342,17 @@ class ProtocolConfig:
         seeds: training seeds; each repeats the whole cross-validation on the same folds.
         fold_seed: seed of the subject-to-fold assignment (fixed, so every method of a
             comparison sees the same folds).
+        deterministic: TensorFlow's ops, tf.data's included, run deterministically
+            (`tf.config.experimental.enable_op_determinism`), so that with the seeds each
+            fit sets a run gives the same figures again and a resumed run those of an
+            uninterrupted one; false: parallel input pipelines in any order (faster where
+            decoding is the bottleneck), figures that vary a little from run to run.
     """
 
     protocol: str = "kfold5"
     seeds: int = 1
     fold_seed: int = 0
+    deterministic: bool = True
 
 
 @dataclasses.dataclass(frozen=True)

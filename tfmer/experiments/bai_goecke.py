@@ -100,6 +100,11 @@ class RepackagedTrainer(ModelTrainer):
             self._from_encoder = False
         return {**history, **{f"encoder_{key}": values for key, values in first.items()}}
 
+    def record(self, recorder) -> None:
+        """The encoder's fits are recorded too."""
+        super().record(recorder)
+        self.encoder.record(recorder)
+
     def reset(self, seed: int) -> None:
         """As `Trainer.reset`; inside a fit, the encoder's layers then take Exp-I's
         weights."""

@@ -4,12 +4,14 @@ It imports the core only (records, pipeline, models, metrics, the run folder) an
 experiment registry: a method hands it what to build and how to train (`cross_validate`'s
 `make_trainer`; `tfmer.experiments.trainer` gives a registered experiment's).
 
-    fit                 CompiledModel, KeepBest, inner_split, batches as `fit` takes them
+    fit                 CompiledModel, KeepBest, inner_split, batches as `fit` takes them,
+                        FoldRecorder (epoch checkpoints to resume from, TensorBoard logs)
     trainer             BaseTrainer (the interface), Trainer (Keras networks), ModelTrainer
                         (one model, the default)
     staged              StagedTrainer (stages with transfer between them: TLCNN)
     svm                 SVMTrainer (handcrafted features once per run, an SVM per fold)
-    cross_validation    cross_validate (folds, predictions, metrics, the final model, export)
+    cross_validation    cross_validate (folds, predictions, metrics, the final model, export;
+                        resuming a killed run)
 """
 
 from tfmer.training.cross_validation import (

@@ -9,13 +9,14 @@ folds over the fixed class list.
 from __future__ import annotations
 
 import dataclasses
+import json
 import pathlib
 import time
 from collections.abc import Callable
 
 import numpy as np
 
-from tfmer import clip_features, data, protocols, results
+from tfmer import clip_features, data, html_report, protocols, results
 from tfmer.metrics import classification_metrics
 from tfmer.config import ExperimentConfig
 from tfmer.run_folder import (
@@ -23,8 +24,11 @@ from tfmer.run_folder import (
     FOLDS,
     FRAME_METRICS,
     HISTORIES,
+    VERSIONS,
     RunFolder,
+    fit_tag,
 )
+from tfmer.training.fit import FoldRecorder
 from tfmer.training.trainer import SEED_STRIDE, BaseTrainer
 
 TrainerFactory = Callable[[ExperimentConfig, int, pathlib.Path], BaseTrainer]
@@ -207,21 +211,89 @@ def metrics_of(rows, info: data.DatasetInfo) -> dict:
                                   len(info.classes))
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C during a run: its finished folds are kept; `run_dir` says where."""
+
+    def __init__(self, run_dir: pathlib.Path):
+        super().__init__(f"interrupted: the finished folds are kept in {run_dir}; go on with "
+                         f"`python train.py --resume {run_dir}`")
+        self.run_dir = run_dir
+
+
+def make_deterministic(config: ExperimentConfig) -> None:
+    """With `protocol.deterministic`, TensorFlow's ops (tf.data included) run
+    deterministically (`tf.config.experimental.enable_op_determinism`): with the seeds every
+    fit sets, a run gives the same figures again. For the whole process, from here on."""
+    if config.protocol.deterministic:
+        import tensorflow as tf
+
+        tf.config.experimental.enable_op_determinism()
+
+
+def check_resumable(folder: RunFolder, config: ExperimentConfig, info: data.DatasetInfo,
+                    folds: list) -> None:
+    """Checks that `folder` is a run of this very command: the same resolved config, data
+    and folds.
+
+    Raises:
+        FileNotFoundError: not a run folder.
+        ValueError: a config, dataset or folds that differ (naming the first difference).
+    """
+    saved = folder.saved_config()
+    saved_dataset = saved.pop("dataset")
+    wanted = json.loads(json.dumps(config.to_dict()))  # as config.json holds it
+    for key in sorted(set(saved) | set(wanted)):
+        if saved.get(key) != wanted.get(key):
+            difference = _first_difference(saved.get(key), wanted.get(key), key)
+            raise ValueError(f"cannot resume {folder.path}: its config differs from the "
+                             f"command's at {difference} (resume with the command that "
+                             f"started it, or just `python train.py --resume {folder.path}`)")
+    path = ",".join(str(p.resolve()) for p in info.paths)
+    if saved_dataset.get("path") != path:
+        raise ValueError(f"cannot resume {folder.path}: it trained on "
+                         f"{saved_dataset.get('path')}, not {path}")
+    if folder.folds() != folds:
+        raise ValueError(f"cannot resume {folder.path}: its {FOLDS} differs from the folds "
+                         f"of {path} (the dataset changed since)")
+
+
+def _first_difference(saved, wanted, key: str) -> str:
+    """`key.sub: saved != wanted` for the first differing entry of two config values."""
+    if isinstance(saved, dict) and isinstance(wanted, dict):
+        for sub in sorted(set(saved) | set(wanted)):
+            if saved.get(sub) != wanted.get(sub):
+                return _first_difference(saved.get(sub), wanted.get(sub), f"{key}.{sub}")
+    return f"{key} (run: {saved!r}, command: {wanted!r})"
+
+
+def _eta(seconds: float) -> str:
+    """A duration for a progress line: `40 s`, `12 min`, `3.5 h`."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 5400 else f"{seconds / 3600:.1f} h"
+
+
 def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFactory, *,
                    runs_root="runs", export_root="saved_models", export_final=True,
-                   permute_labels: int = 0, dataset_protocol: bool = False,
-                   log=print) -> tuple[pathlib.Path, dict]:
+                   permute_labels: int = 0, dataset_protocol: bool = False, resume=None,
+                   keep_initial: bool = False, log=print) -> tuple[pathlib.Path, dict]:
     """Runs the experiment's protocol on a converted dataset and writes the run folder.
 
-    Writes `config.json`, `folds.json`, `predictions.csv`, `metrics.json`, `histories.json`,
-    the plots, for frame models (`data.window` 1) `frame_metrics.json` (per-frame and
-    majority-vote figures, `results.frame_metrics`) and each fold's choice made on its
-    training subjects where the trainer makes one (`gradcam.json` with `model.unfreeze_from:
-    gradcam`, `search.json` for an SVM's search); then, with `export_final`, trains one
-    model on all subjects with the same recipe (a network keeps its weights before and after
-    training, `initial.weights.h5`, `final.weights.h5`) and exports it (a SavedModel, or an
-    SVM baseline's scikit-learn model; recorded in `export.json`).
-    File names and formats: `tfmer.run_folder`.
+    Writes `config.json`, `versions.json`, `folds.json`, each fold's results as it
+    finishes (`folds/`), TensorBoard logs (`tensorboard/`), then `predictions.csv`,
+    `metrics.json`, `histories.json`, the plots, for frame models (`data.window` 1)
+    `frame_metrics.json` (per-frame and majority-vote figures, `results.frame_metrics`)
+    and each fold's choice made on its training subjects where the trainer makes one
+    (`gradcam.json` with `model.unfreeze_from: gradcam`, `search.json` for an SVM's
+    search); then, with `export_final`, trains one model on all subjects with the same
+    recipe (a network keeps its trained weights, `final.weights.h5`) and exports it (a
+    SavedModel, or an SVM baseline's scikit-learn model; recorded in `export.json`); last
+    `report.html`. File names and formats: `tfmer.run_folder`.
+
+    A run killed (or stopped with Ctrl-C: `Interrupted`) goes on with `resume`: the
+    folds it finished are kept, the fit in progress continues from its last finished
+    epoch (`tfmer.training.fit.FoldRecorder`); with `protocol.deterministic` the figures
+    are those of an uninterrupted run.
 
     Args:
         config: the resolved experiment.
@@ -238,6 +310,10 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
         dataset_protocol: run the protocol the dataset is published with
             (`dataset.json["protocol"]`, e.g. `loso` for the MEGC 2019 composite) instead
             of the config's, when the dataset names one (`train.py` without `--protocol`).
+        resume: a run folder of this config to go on with (`check_resumable`), instead of
+            a new one.
+        keep_initial: also keep the final model's weights before training
+            (`initial.weights.h5`; `gradcam compare` rebuilds them from the seed without).
         log: progress lines go here.
 
     Returns:
@@ -255,16 +331,34 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
         info = info.by_clip()  # folds, training and prediction by clip from here on
     folds = protocols.make_folds(info.subjects, config.protocol.protocol, config.num_folds,
                                  config.protocol.fold_seed)
-    folder = RunFolder.create(runs_root, config.name)
+    if resume is not None:
+        folder = RunFolder(resume)
+        check_resumable(folder, config, info, folds)
+    else:
+        folder = RunFolder.create(runs_root, config.name)
+        folder.write_config(config, {
+            "path": ",".join(str(path.resolve()) for path in info.paths), "name": info.name,
+            "num_clips": len(info.clips), "num_subjects": len(source.subjects),
+            "num_frames": info.num_frames, "tim": info.raw.get("tim")})
+        folder.write_json(VERSIONS, html_report.versions())
+        folder.write_json(FOLDS, folds)
     run_dir = folder.path
-    folder.write_config(config, {
-        "path": ",".join(str(path.resolve()) for path in info.paths), "name": info.name,
-        "num_clips": len(info.clips), "num_subjects": len(source.subjects),
-        "num_frames": info.num_frames, "tim": info.raw.get("tim")})
-    folder.write_json(FOLDS, folds)
-    log(f"run folder {run_dir}\n{config.name} at the {config.scale} scale: {_recipe(config)}, "
-        f"{config.protocol.protocol} ({len(folds)} folds) x {config.protocol.seeds} seed(s) on "
-        f"{info.name}: {len(info.clips)} clips, {len(source.subjects)} subjects")
+    try:
+        return _run(config, info, source, folds, folder, make_trainer, export_root,
+                    export_final, permute_labels, resume is not None, keep_initial, log)
+    except KeyboardInterrupt:
+        raise Interrupted(run_dir) from None
+
+
+def _run(config, info, source, folds, folder: RunFolder, make_trainer, export_root,
+         export_final, permute_labels, resuming, keep_initial, log):
+    """`cross_validate` once its run folder is there."""
+    run_dir = folder.path
+    make_deterministic(config)
+    log(f"run folder {run_dir}{' (resumed)' if resuming else ''}\n{config.name} at the "
+        f"{config.scale} scale: {_recipe(config)}, {config.protocol.protocol} ({len(folds)} "
+        f"folds) x {config.protocol.seeds} seed(s) on {info.name}: {len(info.clips)} clips, "
+        f"{len(source.subjects)} subjects")
     if info.unit == "clip":
         log(f"  warning: {config.protocol.protocol} splits clips, not subjects: a subject's "
             f"clips are in training and test folds at once, so the model can recognise the "
@@ -279,27 +373,40 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
             f"{len(info.classes)} classes, so they reach 1/{len(info.classes)} at most; the "
             f"pooled figures are unaffected")
     trainer = make_trainer(config, len(info.classes), run_dir)
+    recorder = FoldRecorder(folder)
+    trainer.record(recorder)
+    fits = [(seed, fold) for seed in range(config.protocol.seeds) for fold in folds]
+    kept = folder.fold_results() if resuming else {}
+    todo = [(seed, fold) for seed, fold in fits if (fold["fold"], seed) not in kept]
+    if kept:
+        log(f"  {len(kept)} of {len(fits)} fold fits finished before: kept, not retrained")
     trainer.plan(info, [(fold["train_subjects"], SEED_STRIDE * seed + fold["fold"])
-                        for seed in range(config.protocol.seeds) for fold in folds]
+                        for seed, fold in todo]
                  + ([(list(info.subjects), 0)] if export_final else []), log)
-    rows, histories, selections = [], [], []
-    for seed in range(config.protocol.seeds):
-        for fold in folds:
+    rows, histories, selections, durations = [], [], [], []
+    for seed, fold in fits:
+        result = kept.get((fold["fold"], seed))
+        if result is None:
             started = time.time()
             log(f"fold {fold['fold']} ({fold['fold'] + 1} of {len(folds)}), seed {seed}: "
                 + _fold_line(info, fold))
+            recorder.begin(fit_tag(fold["fold"], seed))
             history = trainer.fit(info, fold["train_subjects"],
                                   seed=SEED_STRIDE * seed + fold["fold"], log=log)
             predicted = trainer.predict(info, fold["test_subjects"])
             for row in predicted:
                 row.update(fold=fold["fold"], seed=seed)
-            rows += predicted
-            histories.append({"label": f"fold {fold['fold']} seed {seed}", "history": history})
-            if trainer.selection:
-                selections.append({"fold": fold["fold"], "seed": seed, **trainer.selection})
-            correct = sum(r["y_pred"] == r["y_true"] for r in predicted)
-            log(f"  fold {fold['fold']}: {correct}/{len(predicted)} test clips correct "
-                f"({time.time() - started:.0f} s)")
+            result = {"fold": fold["fold"], "seed": seed, "predictions": predicted,
+                      "history": history, "selection": trainer.selection}
+            folder.write_fold_result(fold["fold"], seed, result)
+            recorder.end()
+            durations.append(time.time() - started)
+            log(_progress_line(result, info, durations, len(todo) + bool(export_final)))
+        rows += result["predictions"]
+        histories.append({"label": f"fold {fold['fold']} seed {seed}",
+                          "history": result["history"]})
+        if result["selection"]:
+            selections.append({"fold": fold["fold"], "seed": seed, **result["selection"]})
     folder.write_predictions(rows, info.classes)
     folder.write_json(HISTORIES, histories)
     if selections:
@@ -309,7 +416,9 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
         log(f"label-permutation check: {permute_labels} repeat(s) of the cross-validation with "
             f"each fold's training labels shuffled (test labels untouched)")
         real = metrics_of([r for r in rows if r["seed"] == 0], info)["uf1"]
+        trainer.record(None)
         permutation = permutation_check(trainer, info, folds, permute_labels, real, log)
+        trainer.record(recorder)
     metrics = results.write_report(folder, rows, info.classes, experiment=config.name,
                                    protocol=config.protocol.protocol,
                                    histories=histories if any(h["history"] for h in histories)
@@ -325,14 +434,34 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
         log("  The backbone was trained from scratch: on a few hundred clips expect figures "
             "near chance.\n  For the VGGFace2 pre-training of the paper pass keras-vggface's "
             "weight file:\n  --set model.weights=/path/to/rcmalli_vggface_tf_notop_resnet50.h5")
-    if export_final:
+    if export_final and resuming and folder.file(EXPORT).is_file():
+        log(f"final model: exported before the run was resumed ({folder.saved_model()})")
+    elif export_final:
         log(f"final model: the same recipe on all {len(source.subjects)} subjects")
-        trainer.before_final()
+        trainer.before_final(keep_initial)
+        recorder.begin(fit_tag(None, 0))
         history = trainer.fit(info, info.subjects, seed=0, log=log, final=True)
         path, serves = trainer.export(info.classes, export_root, extra={
             "run": str(run_dir.resolve()), "dataset": info.name, "tim": info.raw.get("tim"),
             "conversion": info.raw.get("settings"),
             "cross_validated": metrics["pooled"], "final_history": history})
         folder.write_json(EXPORT, {"saved_model": str(path.resolve())})
+        recorder.end()
         log(f"exported {path}: {serves}")
+    log(f"report {html_report.write_report(run_dir)}")
     return run_dir, metrics
+
+
+def _progress_line(result: dict, info: data.DatasetInfo, durations: list, fits: int) -> str:
+    """A finished fold's figures and the time the run has left: `fits` trainings in all
+    this session (the final model counted as one), `durations` those done."""
+    predicted = result["predictions"]
+    figures = metrics_of(predicted, info)
+    correct = sum(r["y_pred"] == r["y_true"] for r in predicted)
+    left = fits - len(durations)
+    estimate = (f"about {_eta(left * sum(durations) / len(durations))} left ({left} more "
+                f"fit{'s' if left != 1 else ''}, at {_eta(sum(durations) / len(durations))} "
+                f"each)" if left else "no fit left")
+    return (f"  fold {result['fold']}: {correct}/{len(predicted)} test clips correct, UF1 "
+            f"{figures['uf1']:.3f}, UAR {figures['uar']:.3f} ({durations[-1]:.0f} s); "
+            f"{estimate}")

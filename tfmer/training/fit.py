@@ -7,17 +7,20 @@ subjects (`inner_split`), never on the test subjects, which no function here see
 
 from __future__ import annotations
 
+import json
 import math
 import pathlib
 import sys
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfmer import data, protocols
 from tfmer.config import TrainConfig
 from tfmer.files import atomic
+from tfmer.run_folder import CHECKPOINT, TENSORBOARD, RunFolder
 
 
 def save_weights(model: keras.Model, path: pathlib.Path) -> None:
@@ -61,7 +64,21 @@ class KeepBest(keras.callbacks.Callback):
         self.best, self.best_epoch, self.epochs, self.wait, self.weights = None, None, 0, 0, None
 
     def on_train_begin(self, logs=None):
-        self.wait = 0
+        self.wait, self.start_wait = self.start_wait, 0
+
+    start_wait = 0
+    """The count of epochs without improvement a phase starts with: 0, or a resumed phase's."""
+
+    def state(self) -> tuple[dict, list]:
+        """`(figures, best weights)`, for a checkpoint (`restore`)."""
+        return ({"best": self.best, "best_epoch": self.best_epoch, "epochs": self.epochs,
+                 "wait": self.wait}, self.weights or [])
+
+    def restore(self, figures: dict, weights: list) -> None:
+        """Continues from a checkpoint's `state`."""
+        self.best, self.best_epoch, self.epochs = (figures["best"], figures["best_epoch"],
+                                                   figures["epochs"])
+        self.start_wait, self.weights = figures["wait"], (list(weights) or None)
 
     def on_epoch_end(self, epoch, logs=None):
         self.epochs += 1
@@ -161,6 +178,10 @@ class CompiledModel:
     def fit(self, training, validation=None, log=print, callbacks=()) -> dict:
         """Trains with the section's budget and stopping rule, then its fine-tune phase.
 
+        With a `recorder` (a run's fits, `FoldRecorder`), the state at every finished
+        epoch is checkpointed in the run folder and a resumed fit continues from it, and
+        TensorBoard logs are written.
+
         Args:
             training: `(inputs, labels)` batches; one epoch of them, or with
                 `steps_per_epoch` an endless stream.
@@ -180,9 +201,31 @@ class CompiledModel:
             keep = KeepBest(train.monitor, train.patience)
         rates = [train.learning_rate] + ([train.finetune_learning_rate]
                                          if train.finetune_learning_rate else [])
-        history = {}
+        recorder = self.recorder
+        call = recorder.next_call() if recorder else None
+        saved = recorder.saved(call) if recorder else None
+        if saved is not None and saved["finished"]:
+            recorder.restore_model(self, saved)
+            recorder.finished(saved["history"])
+            log("  resumed: this training had finished")
+            return saved["history"]
+        history, ran, start = {}, [], (0, 0)
+        if saved is not None:
+            history, ran, start = saved["history"], saved["ran"], (saved["phase"],
+                                                                    saved["epoch"])
         for phase, rate in enumerate(rates):
+            if phase < start[0]:
+                continue
             self.reset_optimizer(rate)
+            initial, batches = 0, training
+            if saved is not None and phase == start[0]:
+                initial = start[1]
+                recorder.restore(self, saved, keep, optimizer=initial > 0)
+                if keep is not None and keep.start_wait >= keep.patience:
+                    initial = train.epochs  # the phase had stopped early
+                batches = replay(training, ran, initial, train.steps_per_epoch)
+                log(f"  resumed after epoch {start[1]} of {train.epochs}"
+                    f"{' of the fine-tune phase' if phase else ''}")
             if phase:
                 log(f"  fine-tuning from the {'best' if keep else 'last'} weights at base "
                     f"learning rate {rate:g}")
@@ -193,16 +236,203 @@ class CompiledModel:
             if train.decay_epochs:
                 phase_callbacks.append(EpochDecay(self._base_rate, rate, train.decay_rate,
                                                   train.decay_epochs))
-            result = self.model.fit(training, validation_data=validation, epochs=train.epochs,
-                                    steps_per_epoch=train.steps_per_epoch,
+            if recorder:
+                phase_callbacks += recorder.callbacks(self, call, phase, ran, history, keep)
+            result = self.model.fit(batches, validation_data=validation, epochs=train.epochs,
+                                    initial_epoch=initial, steps_per_epoch=train.steps_per_epoch,
                                     callbacks=phase_callbacks + list(callbacks), shuffle=False,
                                     verbose=0 if quiet else 1 if sys.stdout.isatty() else 2)
             for key, values in result.history.items():
                 history.setdefault(key, []).extend(float(v) for v in values)
+            ran = ran + [initial + len(result.epoch)]
+            if recorder:
+                recorder.save(self, call, phase + 1, 0, ran, history, keep,
+                              finished=phase + 1 == len(rates))
+        if recorder:
+            recorder.finished(history)
         if keep and keep.best_epoch is not None:
             log(f"  kept epoch {keep.best_epoch} of {keep.epochs} ({train.monitor} "
                 f"{keep.best:.4f} on the held-out split)")
         return history
+
+    recorder = None
+    """The run's `FoldRecorder` (checkpoints, TensorBoard), or None (`Trainer.record`)."""
+
+
+def replay(training, ran: list, epochs: int, steps_per_epoch: int | None):
+    """The training batches of a resumed fit, drawn as they would have been.
+
+    A pipeline's random draws (shuffles, windows, flips) depend on how often it was
+    iterated before; so the batches of the finished epochs (`ran`: those of the finished
+    phases; `epochs`: of the phase resumed) are drawn again, without training, as
+    `keras.Model.fit` draws them (Keras 3's epoch iterator; `tests/test_resume.py` checks
+    that the two agree): every epoch of a one-epoch dataset opens an iterator, takes its
+    declared number of batches and opens the next epoch's iterator at once, which the
+    next epoch replaces; an endless stream (`steps_per_epoch`) has one iterator per phase.
+    """
+    if steps_per_epoch is None:
+        batches = int(training.cardinality())
+        for _ in range(sum(ran) + epochs):
+            iterator = iter(training)
+            for _ in range(batches):
+                next(iterator)
+            iter(training)
+        return training
+    for count in ran:
+        iterator = iter(training)
+        for _ in range(count * steps_per_epoch):
+            next(iterator)
+    return training.skip(epochs * steps_per_epoch)
+
+
+class _Checkpointing(keras.callbacks.Callback):
+    """Checkpoints the fit at the end of every epoch (`FoldRecorder.save`)."""
+
+    def __init__(self, recorder, compiled, call, phase, ran, history, keep):
+        super().__init__()
+        self.recorder, self.compiled, self.call, self.phase = recorder, compiled, call, phase
+        self.ran, self.keep = ran, keep
+        self.history = {key: list(values) for key, values in history.items()}
+
+    def on_epoch_end(self, epoch, logs=None):
+        for key, value in (logs or {}).items():
+            self.history.setdefault(key, []).append(float(value))
+        self.recorder.save(self.compiled, self.call, self.phase, epoch + 1, self.ran,
+                           self.history, self.keep, finished=False)
+
+
+CHECKPOINT_SHARE = 0.1
+"""The largest share of training time checkpoints take (`FoldRecorder.save`)."""
+
+
+class FoldRecorder:
+    """What a run's fits leave in its folder while they train: the fit in progress at its
+    last finished epoch (`checkpoint.npz`), so that a killed run goes on from there
+    (`train.py --resume`), and TensorBoard logs (`tensorboard/<fit>/<model>/`).
+
+    A trainer's fit may train several models in turn (`CompiledModel.fit` calls: an
+    encoder or a stage, then the model), numbered in the order the fit makes them. The
+    checkpoint holds the call in progress: its model's variables (weights, batch-norm
+    statistics, the dropout layers' random states), the optimizer's, the base learning
+    rate, the best epoch kept so far and the history; and the histories of the calls
+    finished before it. A resumed fit runs the trainer's `fit` again from its start
+    (the reset, the inner split and a Grad-CAM selection are deterministic); calls the
+    checkpoint has finished return their histories without training, and the call in
+    progress loads its state, draws again the batches of its finished epochs (`replay`)
+    and trains on. (A later call starts from its model's checkpointed state, so what an
+    earlier call trained reaches it through the variables alone: true of every trainer
+    in tfmer, whose later models hold or copy the earlier ones' layers.)
+
+    Attributes:
+        folder: the run folder.
+        tag: the fit being recorded (`run_folder.fit_tag`), or None between fits.
+    """
+
+    def __init__(self, folder: RunFolder):
+        self.folder, self.tag = folder, None
+        self._calls, self._finished, self._saved = 0, [], None
+        self._last = None  # (end, seconds) of the last checkpoint written
+
+    @property
+    def path(self) -> pathlib.Path:
+        return self.folder.file(CHECKPOINT)
+
+    def begin(self, tag: str) -> None:
+        """Starts recording the fit `tag`; a checkpoint of that fit is resumed from, one of
+        another fit (left by a kill between fits) is removed."""
+        self.tag, self._calls, self._finished, self._saved = tag, 0, [], None
+        self._last = None
+        if self.path.is_file():
+            with np.load(self.path) as stored:
+                meta = json.loads(str(stored["meta"]))
+                if meta["tag"] == tag:
+                    self._saved = {"meta": meta, "arrays": {k: stored[k] for k in stored.files
+                                                            if k != "meta"}}
+            if self._saved is None:
+                self.path.unlink()
+
+    def end(self) -> None:
+        """The fit's results are kept: its checkpoint goes."""
+        self.path.unlink(missing_ok=True)
+        self.tag, self._saved = None, None
+
+    def next_call(self) -> int:
+        self._calls += 1
+        return self._calls - 1
+
+    def saved(self, call: int) -> dict | None:
+        """What the checkpoint holds of `call`: None (nothing: train it), `{"finished":
+        True, "history"}` for a call finished before the one checkpointed, or the call's
+        state (`finished`, `phase`, `epoch`, `ran`, `history`)."""
+        if self._saved is None:
+            return None
+        meta = self._saved["meta"]
+        if call < meta["call"]:
+            return {"finished": True, "history": meta["finished_histories"][call],
+                    "arrays": None}
+        if call > meta["call"]:
+            return None
+        return {**meta["state"], "arrays": self._saved["arrays"]}
+
+    def finished(self, history: dict) -> None:
+        self._finished.append(history)
+
+    def restore_model(self, compiled: "CompiledModel", saved: dict) -> None:
+        """The model's variables as checkpointed (a finished call checkpointed last)."""
+        if saved["arrays"] is None:
+            return
+        for i, variable in enumerate(compiled.model.variables):
+            variable.assign(saved["arrays"][f"model_{i}"])
+
+    def restore(self, compiled: "CompiledModel", saved: dict, keep, *,
+                optimizer: bool) -> None:
+        """The call's checkpointed state: the model's variables, the best epoch kept; with
+        `optimizer` (inside a phase; a phase starts with a fresh one) the optimizer's
+        variables and base learning rate."""
+        arrays = saved["arrays"]
+        self.restore_model(compiled, saved)
+        if optimizer:
+            for i, variable in enumerate(compiled.model.optimizer.variables):
+                variable.assign(arrays[f"optimizer_{i}"])
+            compiled._base_rate.assign(float(arrays["base_rate"]))
+        if keep is not None and saved["keep"] is not None:
+            count = saved["keep"]["weights"]
+            keep.restore(saved["keep"], [arrays[f"keep_{i}"] for i in range(count)])
+            if not optimizer:
+                keep.start_wait = 0
+
+    def save(self, compiled: "CompiledModel", call: int, phase: int, epoch: int, ran: list,
+             history: dict, keep, *, finished: bool) -> None:
+        """Checkpoints `call` at `epoch` of `phase` (atomically: a kill while writing
+        leaves the previous checkpoint), unless the last checkpoint is too recent: at most
+        `CHECKPOINT_SHARE` of the training time goes to checkpoints (a ResNet-50's takes a
+        second or two; epochs of minutes are all checkpointed)."""
+        now = time.perf_counter()
+        if self._last is not None and now - self._last[0] < self._last[1] / CHECKPOINT_SHARE:
+            return
+        arrays = {f"model_{i}": v.numpy() for i, v in enumerate(compiled.model.variables)}
+        arrays.update({f"optimizer_{i}": v.numpy()
+                       for i, v in enumerate(compiled.model.optimizer.variables)})
+        arrays["base_rate"] = np.float64(compiled._base_rate.numpy())
+        keep_figures = None
+        if keep is not None:
+            keep_figures, weights = keep.state()
+            keep_figures = {**keep_figures, "weights": len(weights)}
+            arrays.update({f"keep_{i}": w for i, w in enumerate(weights)})
+        meta = {"tag": self.tag, "call": call, "finished_histories": self._finished,
+                "state": {"finished": finished, "phase": phase, "epoch": epoch, "ran": ran,
+                          "history": history, "keep": keep_figures}}
+        with atomic(self.path) as temporary, open(temporary, "wb") as f:
+            np.savez(f, meta=json.dumps(meta), **arrays)
+        self._last = (time.perf_counter(), time.perf_counter() - now)
+
+    def callbacks(self, compiled: "CompiledModel", call: int, phase: int, ran: list,
+                  history: dict, keep) -> list:
+        """The callbacks of one phase of `call`: the checkpoint at every epoch's end and
+        TensorBoard logs in `tensorboard/<fit>/<model>/`."""
+        logs = self.folder.file(TENSORBOARD) / self.tag / f"{call}-{compiled.model.name}"
+        return [_Checkpointing(self, compiled, call, phase, ran, history, keep),
+                keras.callbacks.TensorBoard(str(logs), write_graph=False, profile_batch=0)]
 
 
 def inner_split(subjects, train: TrainConfig, seed: int, log=print) -> tuple[list, list]:

@@ -224,6 +224,11 @@ class StagedTrainer(Trainer):
             log(f"  stage expression: C1..FC7 from {path}")
             self._expression_files[training_seed] = path
             return {}
+        kept = self.run_folder.file(expression_weights(training_seed))
+        if kept.is_file():  # a resumed run: the stage trained before the interruption
+            log(f"  stage expression: C1..FC7 from {kept}, trained before the run was resumed")
+            self._expression_files[training_seed] = kept
+            return {}
         path, history = self._train_expression(training_seed, log)
         self._expression_files[training_seed] = path
         return history

@@ -99,8 +99,13 @@ class BaseTrainer(abc.ABC):
         seed)]` in the order `fit` will see them (a trainer may prepare what several fits
         share in one pass; nothing by default)."""
 
-    def before_final(self) -> None:
-        """Called before the final model's fit (a network keeps its initial weights)."""
+    def before_final(self, keep_initial: bool = False) -> None:
+        """Called before the final model's fit (with `keep_initial`, a network saves the
+        weights it starts from)."""
+
+    def record(self, recorder) -> None:
+        """Checkpoints and TensorBoard logs of the fits go to `recorder` (a
+        `tfmer.training.fit.FoldRecorder`; None: not recorded). Nothing by default."""
 
     def write_selections(self, folder: RunFolder, selections: list[dict]) -> None:
         """Writes every fold's `selection` (`[{"fold", "seed", ...}]`) into the run folder:
@@ -188,11 +193,17 @@ class Trainer(BaseTrainer):
         `assets/tfmer.json` (e.g. the appearance mask of the last fit); none by default."""
         return {}
 
-    def before_final(self) -> None:
-        """Keeps the state the final fit starts from (`reset(0)`) as `initial.weights.h5`,
-        for before/after Grad-CAM."""
-        self.reset(0)
-        self.save(INITIAL_WEIGHTS)
+    def before_final(self, keep_initial: bool = False) -> None:
+        """With `keep_initial`, keeps the state the final fit starts from (`reset(0)`) as
+        `initial.weights.h5`; else `gradcam compare` rebuilds it from seed 0 (a model's
+        size saved)."""
+        if keep_initial:
+            self.reset(0)
+            self.save(INITIAL_WEIGHTS)
+
+    def record(self, recorder) -> None:
+        for compiled in self.compiled_models:
+            compiled.recorder = recorder
 
     def export(self, classes, export_root, extra: dict) -> tuple:
         """The SavedModel of `model` (`tfmer.export.export_saved_model`)."""

@@ -1,0 +1,166 @@
+"""Runs that survive being killed: `train.py --resume`, the epoch checkpoint and its replay of
+the pipeline's draws, Ctrl-C, and the small run folder."""
+
+from __future__ import annotations
+
+import json
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import train
+from tfmer import run_folder
+from tfmer.training import fit
+
+
+def _dataset(*, repeat: bool):
+    """8 numbers, shuffled each pass and with a random sign each draw (stateful random
+    ops, as the real pipelines have), in batches of 2 (4 a pass)."""
+    keras.utils.set_random_seed(3)
+    dataset = tf.data.Dataset.range(8).map(lambda i: tf.cast(i, tf.float32) + 1.0)
+    dataset = dataset.shuffle(8, seed=3, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = dataset.map(lambda x: x * tf.sign(tf.random.uniform([], -1.0, 1.0))).batch(2)
+    dataset = dataset.map(lambda x: (tf.reshape(x, [-1, 1]), tf.zeros_like(x)))
+    return dataset if repeat else dataset.apply(tf.data.experimental.assert_cardinality(4))
+
+
+class _Recording(keras.Model):
+    """A model that notes every batch it trains on (eagerly)."""
+
+    def __init__(self, trained: list):
+        super().__init__()
+        self.dense = keras.layers.Dense(2, activation="softmax")
+        self.note = trained.append  # (a list attribute would be copied by Keras' tracking)
+
+    def call(self, x):
+        return self.dense(x)
+
+    def train_step(self, data):
+        self.note(tuple(data[0].numpy().ravel().tolist()))
+        return super().train_step(data)
+
+
+def _fit(dataset, trained: list, *, epochs: int, initial_epoch: int = 0, steps=None) -> None:
+    model = _Recording(trained)
+    model.compile("sgd", "sparse_categorical_crossentropy", run_eagerly=True)
+    model.fit(dataset, epochs=epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
+              verbose=0)
+
+
+@pytest.mark.parametrize("steps", [None, 3])
+def test_replay_draws_the_batches_keras_would_have_drawn(steps):
+    """An uninterrupted fit of 4 epochs and a second phase of 2 on the same batches (as
+    fine-tuning), against fits resumed after replayed epochs: Keras trains on the same
+    batches (one-epoch datasets and endless streams)."""
+    repeat, per_epoch = steps is not None, steps or 4
+    uninterrupted = []
+    dataset = _dataset(repeat=repeat)
+    _fit(dataset, uninterrupted, epochs=4, steps=steps)
+    _fit(dataset, uninterrupted, epochs=2, steps=steps)
+    assert len(set(uninterrupted)) > per_epoch  # the draws change from epoch to epoch
+    resumed = []  # after 2 epochs of the first phase
+    _fit(fit.replay(_dataset(repeat=repeat), [], 2, steps), resumed, epochs=4,
+         initial_epoch=2, steps=steps)
+    assert resumed == uninterrupted[2 * per_epoch:4 * per_epoch]
+    resumed = []  # after the first phase's 4 epochs and 1 of the second
+    _fit(fit.replay(_dataset(repeat=repeat), [4], 1, steps), resumed, epochs=2,
+         initial_epoch=1, steps=steps)
+    assert resumed == uninterrupted[5 * per_epoch:6 * per_epoch]
+
+
+def _train(args) -> int:
+    return train.main(args)
+
+
+def _kill_at(monkeypatch, epochs: int) -> None:
+    """Ctrl-C (KeyboardInterrupt) right after the `epochs`-th checkpoint of the run (every
+    epoch checkpointed)."""
+    monkeypatch.setattr(fit, "CHECKPOINT_SHARE", float("inf"))
+    original = fit._Checkpointing.on_epoch_end
+    count = [0]
+
+    def on_epoch_end(self, epoch, logs=None):
+        original(self, epoch, logs)
+        count[0] += 1
+        if count[0] == epochs:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(fit._Checkpointing, "on_epoch_end", on_epoch_end)
+
+
+def test_a_killed_run_resumed_ends_as_an_uninterrupted_one(builtin_dataset, tmp_path, capsys,
+                                                           monkeypatch):
+    """ststnet (--quick: 2 epochs a fit) on kfold2: stopped after the first epoch of fold 1
+    (fold 0 done), resumed: fold 0 is kept, fold 1 continues at its second epoch, and every
+    prediction equals the uninterrupted run's."""
+    common = ["--experiment", "ststnet", "--data", str(builtin_dataset), "--quick",
+              "--protocol", "kfold2", "--export-dir", str(tmp_path / "saved")]
+    assert _train(common + ["--out", str(tmp_path / "a")]) == 0
+    (whole,) = (tmp_path / "a" / "ststnet").iterdir()
+    capsys.readouterr()
+
+    with monkeypatch.context() as patch:
+        _kill_at(patch, 3)
+        assert _train(common + ["--out", str(tmp_path / "b")]) == train.INTERRUPTED
+    (killed,) = (tmp_path / "b" / "ststnet").iterdir()
+    err = capsys.readouterr().err
+    assert f"python train.py --resume {killed}" in err
+    assert sorted(p.name for p in (killed / run_folder.FOLD_RESULTS).iterdir()) == [
+        "fold0.seed0.json"]
+    checkpoint = np.load(killed / run_folder.CHECKPOINT)
+    meta = json.loads(str(checkpoint["meta"]))
+    assert (meta["tag"], meta["state"]["epoch"]) == ("fold1.seed0", 1)
+    assert not (killed / run_folder.PREDICTIONS).exists()
+
+    assert _train(["--resume", str(killed)]) == 0
+    out = capsys.readouterr().out
+    assert "1 of 2 fold fits finished before: kept" in out and "resumed after epoch 1 of 2" in out
+    assert (killed / run_folder.PREDICTIONS).read_text() == (
+        whole / run_folder.PREDICTIONS).read_text()
+    assert json.loads((killed / run_folder.METRICS).read_text())["pooled"] == json.loads(
+        (whole / run_folder.METRICS).read_text())["pooled"]
+    assert not (killed / run_folder.CHECKPOINT).exists()
+    # the resumed run's histories hold every epoch, as the uninterrupted one's
+    assert json.loads((killed / run_folder.HISTORIES).read_text()) == json.loads(
+        (whole / run_folder.HISTORIES).read_text())
+    # TensorBoard logs per fit
+    assert {p.name for p in (whole / run_folder.TENSORBOARD).iterdir()} == {
+        "fold0.seed0", "fold1.seed0", "final"}
+    assert list((whole / run_folder.TENSORBOARD).rglob("events.out.tfevents.*"))
+    # a small run folder: the final model once, no initial copy
+    assert (whole / run_folder.FINAL_WEIGHTS).is_file()
+    assert not (whole / run_folder.INITIAL_WEIGHTS).exists()
+    versions = json.loads((whole / run_folder.VERSIONS).read_text())
+    assert versions["tensorflow"] == tf.__version__ and versions["keras"] == keras.__version__
+
+    # a finished run resumed again trains nothing and keeps its export
+    assert _train(["--resume", str(killed)]) == 0
+    out = capsys.readouterr().out
+    assert "2 of 2 fold fits finished before" in out and "exported before" in out
+
+
+def test_resume_refuses_what_is_not_this_run(builtin_dataset, tmp_path, capsys):
+    """--resume on a folder that is no run, or with a command whose config differs: one
+    line naming the difference, exit 2, nothing written."""
+    assert _train(["--resume", str(tmp_path)]) == 2
+    assert "is not a run folder" in capsys.readouterr().err
+    run = tmp_path / "run"
+    folder = run_folder.RunFolder(run)
+    run.mkdir()
+    from tfmer import data, experiments, training
+
+    config = training.resolve_classes(
+        experiments.get("ststnet", "quick", ["protocol.protocol=kfold2"]),
+        data.load_info(builtin_dataset))
+    folder.write_config(config, {"path": str(builtin_dataset.resolve())})
+    before = sorted(p.name for p in run.iterdir())
+    status = _train(["--experiment", "ststnet", "--data", str(builtin_dataset), "--quick",
+                     "--protocol", "kfold2", "--set", "train.epochs=3", "--resume", str(run)])
+    err = capsys.readouterr().err
+    assert status == 2 and len(err.strip().splitlines()) == 1
+    assert "differs from the command's at train.epochs (run: 2, command: 3)" in err
+    assert sorted(p.name for p in run.iterdir()) == before
