@@ -30,7 +30,7 @@ import pathlib
 import numpy as np
 import tensorflow as tf
 
-from tfmer import appearance, features
+from tfmer import appearance, features, records, tfrecord
 
 AUTOTUNE = tf.data.AUTOTUNE
 SHUFFLE_CLIPS = 64  # encoded clips held for shuffling: bounded, whatever the dataset size
@@ -208,6 +208,53 @@ def _combined(infos: list, given: str) -> DatasetInfo:
                        shards=tuple(s for info in infos for s in info.shards),
                        clips=tuple(clips), raw=raw,
                        paths=tuple(info.path for info in infos), namespaced=True)
+
+
+def records_dataset(folder, clip_records, classes, name: str = "records") -> DatasetInfo:
+    """Clip records held in memory (`tfmer.records.ClipRecord`s, e.g. from
+    `data_prep.clip.convert_clip`) as a dataset that every reader of this module takes:
+    written to one shard in `folder`, with the clip summaries the readers use (`id`,
+    `subject`, `label`, `num_frames`, `landmarks`, `flow`, as the converter's
+    `dataset.json` lists them); no `dataset.json` is written.
+
+    Args:
+        folder: an existing folder (a temporary one: the caller removes it).
+        clip_records: the records, in the order the readers give them back.
+        classes: the class list their `label` indexes.
+
+    Raises:
+        ValueError: two records share a clip id, or the records differ in frame size.
+    """
+    clip_records = list(clip_records)
+    ids = [record.clip_id for record in clip_records]
+    sizes = {(record.height, record.width, record.channels) for record in clip_records}
+    if len(set(ids)) != len(ids) or len(sizes) != 1:
+        raise ValueError(f"records_dataset: {len(clip_records)} records need distinct clip "
+                         f"ids and one frame size; got ids {ids} and sizes {sorted(sizes)}")
+    shard = pathlib.Path(folder) / f"{name}-00000-of-00001.tfrecord"
+    with tfrecord.TFRecordWriter(shard) as writer:
+        for record in clip_records:
+            writer.write(records.encode(record))
+    clips = []
+    for record in clip_records:
+        clips.append({"id": record.clip_id, "subject": record.subject,
+                      "label": record.label_name, "num_frames": len(record.frames),
+                      "onset": record.onset, "apex": record.apex, "offset": record.offset,
+                      "fps": record.fps, "landmarks": record.landmarks is not None})
+        if record.motion is not None:
+            clips[-1]["flow"] = {"method": record.motion.method,
+                                 "from": record.motion.source_from,
+                                 "to": record.motion.source_to,
+                                 "apex_source": record.motion.apex_source}
+    (height, width, channels), = sizes
+    lengths = {len(record.frames) for record in clip_records}
+    subjects = tuple(sorted({record.subject for record in clip_records}))
+    return DatasetInfo(path=pathlib.Path(folder), name=name, classes=tuple(classes),
+                       num_frames=lengths.pop() if len(lengths) == 1 else None,
+                       height=height, width=width, channels=channels, subjects=subjects,
+                       shards=(shard,), clips=tuple(clips),
+                       raw={"name": name, "classes": list(classes), "clips": clips},
+                       paths=(pathlib.Path(folder),))
 
 
 def namespaced_id(clip_id: str, subject: str) -> str:

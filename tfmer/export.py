@@ -8,12 +8,15 @@ preprocessing, the conversion settings, the resolved config), and the model itse
   which reads the features `tfmer.clip_features` computes from the converted clip with the
   settings of `preprocessing.handcrafted` and the candidate `preprocessing.chosen`.
 
-This module owns the format: `load_metadata`, `load_svm` and `evaluate_export` read it."""
+This module owns the format: `load_metadata`, `load_svm`, `evaluate_export` and
+`score_records` (clips converted in memory, `python -m tfmer.predict`) read it."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
+import tempfile
 
 import keras
 import numpy as np
@@ -230,19 +233,63 @@ def evaluate_export(model_dir, data_dir, out_dir=None) -> dict:
     return result
 
 
-def _score_svm(model_dir, info: data.DatasetInfo, experiment: str) -> list[dict]:
+def load_serving(model_dir):
+    """The `serving_default` function of an exported network (`tf.saved_model.load`)."""
+    return tf.saved_model.load(str(model_dir)).signatures["serving_default"]
+
+
+def score_records(model_dir, clip_records, *, serve=None, workers: int | None = None,
+                  log=print) -> list[dict]:
+    """Scores clips converted in memory with an exported model, through the pipeline of
+    `evaluate_export`: the records are written to a temporary shard
+    (`tfmer.data.records_dataset`) and read back by the readers that score a converted
+    dataset, so a clip gets the probabilities `evaluate.py --model` gives it.
+
+    Args:
+        model_dir: the export (a SavedModel or an SVM baseline's `model.skops`).
+        clip_records: `tfmer.records.ClipRecord`s (`data_prep.clip.convert_clip` with the
+            export's conversion settings), labelled with classes of the export.
+        serve: the network's `load_serving(model_dir)`, when already loaded.
+        workers: an SVM baseline's feature processes (None: its config's setting; 1 in
+            this process).
+        log: where an SVM baseline's feature summary line goes.
+
+    Returns:
+        One `{"clip_id", "subject", "y_true", "y_pred", "probabilities"}` per record, in
+        their order.
+    """
+    metadata = load_metadata(model_dir)
+    clip_records = list(clip_records)
+    with tempfile.TemporaryDirectory(prefix="tfmer-records-") as folder:
+        info = data.records_dataset(folder, clip_records, metadata["classes"])
+        if metadata["preprocessing"].get("input") == "features":
+            rows = _score_svm(model_dir, info, metadata["experiment"], workers=workers,
+                              log=log)
+        else:
+            rows = _score_saved_model(model_dir, info, metadata, serve=serve)
+    position = {record.clip_id: i for i, record in enumerate(clip_records)}
+    return sorted(rows, key=lambda row: position[row["clip_id"]])
+
+
+def _score_svm(model_dir, info: data.DatasetInfo, experiment: str,
+               workers: int | None = None, log=print) -> list[dict]:
     """Every clip's probabilities from an exported SVM baseline: the features computed as
-    in training (`tfmer.clip_features`), then the pipeline."""
+    in training (`tfmer.clip_features`; by `workers` processes when given), then the
+    pipeline."""
     estimator, settings, chosen, learned = load_svm(model_dir)
+    if workers is not None:
+        settings = dataclasses.replace(settings, workers=workers)
     clip_features.check_clips(settings, info, experiment)
-    features = (clip_features.compute(settings, info) if learned is None
+    features = (clip_features.compute(settings, info, log=log) if learned is None
                 else clip_features.apply_learned(settings, info, [learned])[0])
     return clip_features.predict(estimator, features, chosen["variant"], info, info.clips)
 
 
-def _score_saved_model(model_dir, info: data.DatasetInfo, metadata: dict) -> list[dict]:
-    """Every clip's probabilities from an exported network."""
-    serve = tf.saved_model.load(str(model_dir)).signatures["serving_default"]
+def _score_saved_model(model_dir, info: data.DatasetInfo, metadata: dict,
+                       serve=None) -> list[dict]:
+    """Every clip's probabilities from an exported network (`serve`: its
+    `load_serving(model_dir)`, loaded here when None)."""
+    serve = serve if serve is not None else load_serving(model_dir)
     preprocessing = metadata["preprocessing"]
     name, kind = metadata["input"]["name"], preprocessing.get("input", "frames")
 
