@@ -96,7 +96,8 @@ def test_a_killed_run_resumed_ends_as_an_uninterrupted_one(builtin_dataset, tmp_
                                                            monkeypatch):
     """ststnet (--quick: 2 epochs a fit) on kfold2: stopped after the first epoch of fold 1
     (fold 0 done), resumed: fold 0 is kept, fold 1 continues at its second epoch, and every
-    prediction equals the uninterrupted run's."""
+    prediction equals the uninterrupted run's; the resumed run ends as it was started
+    (without the final model)."""
     common = ["--experiment", "ststnet", "--data", str(builtin_dataset), "--quick",
               "--protocol", "kfold2", "--export-dir", str(tmp_path / "saved")]
     assert _train(common + ["--out", str(tmp_path / "a")]) == 0
@@ -105,7 +106,8 @@ def test_a_killed_run_resumed_ends_as_an_uninterrupted_one(builtin_dataset, tmp_
 
     with monkeypatch.context() as patch:
         _kill_at(patch, 3)
-        assert _train(common + ["--out", str(tmp_path / "b")]) == train.INTERRUPTED
+        assert _train(common + ["--out", str(tmp_path / "b"), "--no-export"]) == (
+            train.INTERRUPTED)
     (killed,) = (tmp_path / "b" / "ststnet").iterdir()
     err = capsys.readouterr().err
     assert f"python train.py --resume {killed}" in err
@@ -137,10 +139,13 @@ def test_a_killed_run_resumed_ends_as_an_uninterrupted_one(builtin_dataset, tmp_
     versions = json.loads((whole / run_folder.VERSIONS).read_text())
     assert versions["tensorflow"] == tf.__version__ and versions["keras"] == keras.__version__
 
-    # a finished run resumed again trains nothing and keeps its export
+    # resumed as it started: --no-export, though not given again
+    assert not json.loads((killed / run_folder.OPTIONS).read_text())["export_final"]
+    assert not (killed / run_folder.EXPORT).exists() and "final model" not in out
+    # a finished run resumed again trains nothing
     assert _train(["--resume", str(killed)]) == 0
     out = capsys.readouterr().out
-    assert "2 of 2 fold fits finished before" in out and "exported before" in out
+    assert "2 of 2 fold fits finished before" in out and "fold 1 (" not in out
 
 
 def test_resume_refuses_what_is_not_this_run(builtin_dataset, tmp_path, capsys):

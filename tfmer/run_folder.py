@@ -25,6 +25,8 @@ only. Every file is written atomically (`tfmer.files`).
                        before, only with `train.py --keep-initial`: `gradcam compare`
                        otherwise rebuilds it from the seed)
     versions.json      the versions of tfmer, TensorFlow, Keras and Python it ran with
+    options.json       what the run does after its folds (export, permutation check), kept
+                       by `train.py --resume`
     folds/fold<F>.seed<S>.json   each finished fit of a fold: its predictions, history and
                        selection, kept as it finishes (`train.py --resume` skips them)
     checkpoint.npz     the fit in progress at its last finished epoch (removed when the
@@ -67,6 +69,9 @@ INITIAL_WEIGHTS = "initial.weights.h5"
 FINAL_WEIGHTS = "final.weights.h5"
 """The final model's weights before and after training."""
 VERSIONS = "versions.json"
+OPTIONS = "options.json"
+"""How the run was asked to end (`export_final`, `export_root`, `permute_labels`,
+`keep_initial`), which `train.py --resume` keeps."""
 FOLD_RESULTS = "folds"
 CHECKPOINT = "checkpoint.npz"
 TENSORBOARD = "tensorboard"

@@ -24,6 +24,7 @@ from tfmer.run_folder import (
     FOLDS,
     FRAME_METRICS,
     HISTORIES,
+    OPTIONS,
     VERSIONS,
     RunFolder,
     fit_tag,
@@ -311,7 +312,8 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
             (`dataset.json["protocol"]`, e.g. `loso` for the MEGC 2019 composite) instead
             of the config's, when the dataset names one (`train.py` without `--protocol`).
         resume: a run folder of this config to go on with (`check_resumable`), instead of
-            a new one.
+            a new one; it ends as it was started (`options.json`: export, permutation
+            check, initial weights), whatever these arguments say.
         keep_initial: also keep the final model's weights before training
             (`initial.weights.h5`; `gradcam compare` rebuilds them from the seed without).
         log: progress lines go here.
@@ -331,9 +333,17 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
         info = info.by_clip()  # folds, training and prediction by clip from here on
     folds = protocols.make_folds(info.subjects, config.protocol.protocol, config.num_folds,
                                  config.protocol.fold_seed)
+    options = {"export_final": export_final,
+               "export_root": str(pathlib.Path(export_root).resolve()),
+               "permute_labels": permute_labels, "keep_initial": keep_initial}
     if resume is not None:
         folder = RunFolder(resume)
         check_resumable(folder, config, info, folds)
+        recorded = folder.read_json(OPTIONS, options)
+        if recorded != options:
+            log("resuming as the run started: "
+                + ", ".join(f"{key} {value}" for key, value in recorded.items()))
+        options = recorded
     else:
         folder = RunFolder.create(runs_root, config.name)
         folder.write_config(config, {
@@ -341,11 +351,13 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
             "num_clips": len(info.clips), "num_subjects": len(source.subjects),
             "num_frames": info.num_frames, "tim": info.raw.get("tim")})
         folder.write_json(VERSIONS, html_report.versions())
+        folder.write_json(OPTIONS, options)
         folder.write_json(FOLDS, folds)
     run_dir = folder.path
     try:
-        return _run(config, info, source, folds, folder, make_trainer, export_root,
-                    export_final, permute_labels, resume is not None, keep_initial, log)
+        return _run(config, info, source, folds, folder, make_trainer, options["export_root"],
+                    options["export_final"], options["permute_labels"], resume is not None,
+                    options["keep_initial"], log)
     except KeyboardInterrupt:
         raise Interrupted(run_dir) from None
 
