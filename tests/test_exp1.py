@@ -112,6 +112,7 @@ def test_fc_units_override_and_balance_checks():
         experiments.get("exp1", overrides=["model.head=gru"])
 
 
+@pytest.mark.slow  # ResNet-50 trainings: opt-in, so the default suite stays < 10 min
 def test_exp1_run_writes_frame_metrics(tiny_dataset, tmp_path, monkeypatch):
     predicted = []
     predict = training.ModelTrainer.predict
@@ -157,6 +158,7 @@ def test_exp1_run_writes_frame_metrics(tiny_dataset, tmp_path, monkeypatch):
     assert len(lines) == 25 and lines[0].startswith("clip_id,subject,fold,seed,y_true,y_pred")
 
 
+@pytest.mark.slow  # ResNet-50 trainings: opt-in, so the default suite stays < 10 min
 def test_exp2_repackages_exp1_as_its_encoder_trained_on_the_fits_subjects(tiny_dataset,
                                                                          tmp_path):
     config = experiments.get("exp2", "quick", ["transfer.encoder=exp1", "model.fc_units=8",

@@ -96,6 +96,7 @@ def test_export_serves_clips(finished_run, builtin_dataset, tmp_path, capsys):
     assert (tmp_path / "predictions.csv").is_file()
 
 
+@pytest.mark.slow  # ResNet-50 trainings: opt-in, so the default suite stays < 10 min
 def test_trainer_reset_equals_a_fresh_model(tiny_dataset):
     config = experiments.get("exp3", "quick")
     trainer = experiments.trainer(config, 4)
@@ -126,6 +127,7 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert "Bai & Goecke" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # ResNet-50 trainings: opt-in, so the default suite stays < 10 min
 def test_train_from_freezes_earlier_layers_and_only_later_weights_move(tiny_dataset):
     config = experiments.get("exp3", "quick")
     trainer = experiments.trainer(config, 4)
@@ -146,6 +148,7 @@ def test_train_from_freezes_earlier_layers_and_only_later_weights_move(tiny_data
     assert not np.array_equal(kernel, fresh.get_layer("conv5_1_1x1_reduce").get_weights()[0])
 
 
+@pytest.mark.slow  # ResNet-50 trainings: opt-in, so the default suite stays < 10 min
 def test_gradcam_unfreezing_selects_per_fold_on_training_subjects(builtin_dataset, tmp_path):
     status = train.main(["--experiment", "exp3", "--data", str(builtin_dataset), "--quick",
                          "--protocol", "kfold2", "--out", str(tmp_path), "--no-export",
