@@ -36,7 +36,7 @@ def import_tensorflow() -> None:
     such as `TF_CPP_MIN_LOG_LEVEL` is read, and the CUDA platform logs an error when it
     first looks for GPUs ("failed call to cuInit" on a machine without one). So the file
     descriptor of stderr points at /dev/null while TensorFlow loads and lists its devices;
-    later C++ lines below errors are filtered by the `TF_CPP_MIN_LOG_LEVEL` of 2 that
+    later C++ lines below fatal ones are filtered by the `TF_CPP_MIN_LOG_LEVEL` of 3 that
     `import tfmer` sets (a user's own setting wins). An import that fails still raises its
     exception, shown as usual.
     """
