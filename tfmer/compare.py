@@ -253,23 +253,10 @@ def to_markdown(comparison: dict) -> str:
         f"{reference} against each method (scipy.stats.ttest_rel, df = {num_folds - 1}).",
         "",
     ]
-    header = (["Method"] + [f"Fold{i + 1}" for i in range(num_folds)]
-              + ["Mean", "UF1", "UAR", f"p vs {reference}"])
+    header, body, reasons = _table(comparison, reference_cell="")
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "---|" + "---:|" * (len(header) - 1))
-    reasons = []
-    for index, method in enumerate(comparison["methods"]):
-        if index == 0:
-            p_text = ""
-        elif method["reason"] is not None:
-            reasons.append(f"{method['method']}: {method['reason']}")
-            p_text = f"n/a [{len(reasons)}]"
-        else:
-            p_text = "< 0.001" if method["p"] < 0.001 else f"{method['p']:.3f}"
-        cells = ([method["method"]] + [f"{a:.2f}" for a in method["fold_accuracy"]]
-                 + [f"{method['mean']:.2f}", f"{method['uf1']:.3f}", f"{method['uar']:.3f}",
-                    p_text])
-        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["| " + " | ".join(cells) + " |" for cells in body]
     lines += [
         "",
         "Mean is the mean of the per-fold accuracies (as in the TLCNN paper's Table 3). "
@@ -285,6 +272,28 @@ def to_markdown(comparison: dict) -> str:
         lines += [f"[{i + 1}] p undefined for {reason}." for i, reason in enumerate(reasons)]
     lines += _database_table(comparison["methods"])
     return "\n".join(lines) + "\n"
+
+
+def _table(comparison: dict, reference_cell: str) -> tuple[list, list, list]:
+    """The Table 3 layout as text cells, for `to_markdown` and `to_html`: `(header, rows,
+    reasons)`, a row per method (accuracy per fold, mean, UF1, UAR, p against the first;
+    `reference_cell` in the first's p column), and the reasons of the p values left
+    undefined, which the rows cite as `n/a [i]`."""
+    header = (["Method"] + [f"Fold{i + 1}" for i in range(len(comparison["folds"]))]
+              + ["Mean", "UF1", "UAR", f"p vs {comparison['reference']}"])
+    rows, reasons = [], []
+    for index, method in enumerate(comparison["methods"]):
+        if index == 0:
+            p_text = reference_cell
+        elif method["reason"] is not None:
+            reasons.append(f"{method['method']}: {method['reason']}")
+            p_text = f"n/a [{len(reasons)}]"
+        else:
+            p_text = "< 0.001" if method["p"] < 0.001 else f"{method['p']:.3f}"
+        rows.append([method["method"]] + [f"{a:.2f}" for a in method["fold_accuracy"]]
+                    + [f"{method['mean']:.2f}", f"{method['uf1']:.3f}",
+                       f"{method['uar']:.3f}", p_text])
+    return header, rows, reasons
 
 
 def _database_table(methods) -> list[str]:
@@ -407,20 +416,7 @@ def to_html(comparison: dict, png_path, out_dir=None) -> str:
         seeds = len(method["seeds"])
         runs.append(f"<li><strong>{esc(method['method'])}</strong>: <code>{esc(method['run'])}"
                     f"</code>, {seeds} seed{'s' if seeds > 1 else ''}{link}</li>")
-    header = (["Method"] + [f"Fold{i + 1}" for i in range(num_folds)]
-              + ["Mean", "UF1", "UAR", f"p vs {reference}"])
-    body, reasons = [], []
-    for index, method in enumerate(methods):
-        if index == 0:
-            p_text = "(reference)"
-        elif method["reason"] is not None:
-            reasons.append(f"{method['method']}: {method['reason']}")
-            p_text = f"n/a [{len(reasons)}]"
-        else:
-            p_text = "< 0.001" if method["p"] < 0.001 else f"{method['p']:.3f}"
-        body.append([method["method"]] + [f"{a:.2f}" for a in method["fold_accuracy"]]
-                    + [f"{method['mean']:.2f}", f"{method['uf1']:.3f}",
-                       f"{method['uar']:.3f}", p_text])
+    header, body, reasons = _table(comparison, reference_cell="(reference)")
     numeric = range(1, len(header))
     parts = [
         f"<header><h1>Comparison against {esc(reference)}</h1>",
