@@ -18,7 +18,10 @@ to time the face detection a real video needs. Target (issue): <= 5 s end to end
 Measured:
 * end to end: wall time of `python -m tfmer.predict VIDEO --model M --crop detect
   --timings` as a subprocess, `--repeat` times (median and range), with its own stage
-  times (`--timings`: the conversion runs in a worker process while TensorFlow loads);
+  times (`--timings`), with the export's TFLite model (the default, `tfmer.lite`; the
+  conversion runs in a thread beside the model's load) and with `--runtime tensorflow`
+  (the SavedModel; the conversion runs in a worker process while TensorFlow loads), and
+  whether the two give the same probabilities;
 * each stage alone, in this process (a second run of each, so no first-call costs except
   where named): reading the frames (`data_prep.frames.open_frames`), loading dlib's
   models, face detection and landmarks on the first frame (`data_prep.face.locate`),
@@ -63,20 +66,22 @@ def make_input(source: pathlib.Path, out: pathlib.Path, frames: int = 75) -> pat
     return out
 
 
-def end_to_end(video, model, repeat: int) -> tuple[list[float], dict]:
+def end_to_end(video, model, repeat: int, runtime: str) -> tuple[list[float], dict, dict]:
+    """`(wall times, {stage: times}, the last run's output)` of `--runtime runtime`."""
     walls, stages = [], {}
     for _ in range(repeat):
         started = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "tfmer.predict", str(video), "--model",
-                               str(model), "--crop", "detect", "--timings"],
+                               str(model), "--crop", "detect", "--timings",
+                               "--runtime", runtime],
                               capture_output=True, text=True, check=True)
         walls.append(time.perf_counter() - started)
-        json.loads(done.stdout)
+        output = json.loads(done.stdout)
         for line in done.stderr.splitlines():
             if line.startswith("timing: "):
                 name, seconds = line[len("timing: "):].rsplit(None, 2)[:2]
                 stages.setdefault(name.strip(), []).append(float(seconds))
-    return walls, stages
+    return walls, stages, output
 
 
 def stage_times(video) -> list[tuple[str, float]]:
@@ -134,14 +139,21 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory() as folder:
         video = make_input(pathlib.Path(args.video), pathlib.Path(folder, "face_640x480.avi"))
-        walls, stages = end_to_end(video, args.model, args.repeat)
         print(f"python -m tfmer.predict on {pathlib.Path(args.video).name} (75 frames at "
               f"640x480), {args.model}, --crop detect, {args.repeat} runs:")
-        print(f"  end to end: median {statistics.median(walls):.2f} s (range "
-              f"{min(walls):.2f}-{max(walls):.2f}); target {TARGET_S:.0f} s: "
-              f"{statistics.median(walls) / TARGET_S:.2f}x the target")
-        for name, values in stages.items():
-            print(f"    {name:<42} {statistics.median(values):6.2f} s")
+        outputs = {}
+        for runtime in ("lite", "tensorflow"):
+            walls, stages, outputs[runtime] = end_to_end(video, args.model, args.repeat,
+                                                         runtime)
+            print(f"  --runtime {runtime}, end to end: median {statistics.median(walls):.2f} s "
+                  f"(range {min(walls):.2f}-{max(walls):.2f}); target {TARGET_S:.0f} s: "
+                  f"{statistics.median(walls) / TARGET_S:.2f}x the target")
+            for name, values in stages.items():
+                print(f"    {name:<42} {statistics.median(values):6.2f} s")
+        lite, saved = (list(outputs[r]["probabilities"].values()) for r in outputs)
+        print(f"  probabilities {outputs['lite']['probabilities']}, predicted "
+              f"{outputs['lite']['predicted']}; largest difference lite - SavedModel "
+              f"{max(abs(a - b) for a, b in zip(lite, saved)):.1e}")
         print("  each stage alone:")
         for name, seconds in tensorflow_times(args.model) + stage_times(video):
             print(f"    {name:<50} {seconds:6.2f} s")

@@ -115,6 +115,8 @@ def exports(converted, tmp_path_factory) -> dict:
                               DataConfig(image_size=SIZE, window=4, eval_stride=2), converted),
         "single": tiny_export(root, "single", dense_model((1, SIZE, SIZE, 3), 1),
                               DataConfig(image_size=SIZE, window=1), converted),
+        "resized": tiny_export(root, "resized", dense_model((4, 12, 12, 3), 4),
+                               DataConfig(image_size=12, window=4, eval_stride=3), converted),
         "flow": tiny_export(root, "flow", dense_model((SIZE, SIZE, 3), 2),
                             DataConfig(image_size=SIZE, input="flow"), converted),
         "appearance": tiny_export(root, "appearance", dense_model((int(mask.sum()), 6, 1), 3),
@@ -158,7 +160,8 @@ def test_a_video_gets_the_probabilities_of_its_conversion_for_every_network_kind
     grey = appearance.grey_small(tf.constant(frames))
     matrix = appearance.appearance_matrix(grey, exports["mask"], 6).numpy()[..., None]
     for kind, serve_input, name in (("frames", frames, "frames"), ("single", frames, "frames"),
-                                    ("flow", flow, "flow"),
+                                    ("resized", data.resize_frames(frames, 12).numpy(),
+                                     "frames"), ("flow", flow, "flow"),
                                     ("appearance", matrix, "appearance")):
         status, result, err = run(capsys, videos / "a_happy.avi", "--model", exports[kind])
         assert status == 0, err
@@ -181,15 +184,50 @@ def test_the_same_input_gives_the_same_output_and_out_files(videos, exports, cap
 
 def test_the_command_line_converts_in_worker_processes_with_the_same_result(
         videos, exports, capsys):
-    """`python -m tfmer.predict` itself: its conversion runs in spawned processes while
-    TensorFlow loads, and it ends without the interpreter's teardown."""
-    argv = [videos / "a_happy.avi", "--model", exports["frames"], "--timings"]
+    """`python -m tfmer.predict` itself on the SavedModel: its conversion runs in spawned
+    processes while TensorFlow loads, and it ends without the interpreter's teardown."""
+    argv = [videos / "a_happy.avi", "--model", exports["frames"], "--timings",
+            "--runtime", "tensorflow"]
     done = subprocess.run([sys.executable, "-m", "tfmer.predict", *map(str, argv)],
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert "timing: import TensorFlow" in done.stderr
     _, in_process, _ = run(capsys, *argv)
     assert json.loads(done.stdout) == in_process
+
+
+def test_the_tflite_model_scores_without_tensorflow_as_the_saved_model_does(videos, exports,
+                                                                            capsys):
+    """A frames model on TIM clips: the export holds `lite/model.tflite`, which the command
+    line runs without importing TensorFlow (`-X importtime` lists every import), giving
+    the SavedModel's probabilities."""
+    for kind in ("frames", "resized"):
+        metadata = export.load_metadata(exports[kind])
+        assert metadata["lite"]["input"]["shape"] == [1, TIM, SIZE, SIZE, 3]
+        assert (exports[kind] / metadata["lite"]["file"]).is_file()
+        argv = [videos / "b_surprise.avi", "--model", exports[kind]]
+        done = subprocess.run([sys.executable, "-X", "importtime", "-m", "tfmer.predict",
+                               *map(str, argv), "--timings"],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines()
+                    if line.startswith("import time:")}
+        assert "ai_edge_litert" in imported and "tensorflow" not in imported
+        assert "timing: load the TFLite model" in done.stderr
+        _, saved_model, _ = run(capsys, *argv, "--runtime", "tensorflow")
+        assert_probabilities(json.loads(done.stdout), saved_model["probabilities"],
+                             "b_surprise.avi")
+    assert "lite" not in export.load_metadata(exports["flow"])
+
+
+@pytest.mark.parametrize("stored, size", [(32, 16), (32, 12), (20, 20)])
+def test_the_area_matrix_is_the_pipelines_resize(stored, size):
+    frames = np.random.default_rng(stored + size).integers(0, 256, (2, stored, stored, 3),
+                                                           dtype=np.uint8)
+    matrix = export.area_matrix(stored, size)
+    mine = np.einsum("ah,thwc,gw->tagc", matrix, frames.astype(np.float64), matrix)
+    np.testing.assert_allclose(mine, data.resize_frames(tf.constant(frames), size).numpy(),
+                               atol=1e-3)
 
 
 def test_a_folder_of_videos_gives_a_row_per_video_and_a_frame_folder_one_clip(
@@ -281,6 +319,7 @@ def test_crop_override_warns(videos, exports, capsys):
     ("order", r"--onset 8 is after --offset 3"),
     ("range", r"a_happy\.avi: offset frame 40 is past the end of video"),
     ("suffix", r"--out .*: give a \.csv or \.json file"),
+    ("nolite", r"--runtime lite: .* has no TFLite model .*--runtime tensorflow"),
 ])
 def test_bad_input_is_one_error_line_exit_2_and_no_file(case, message, videos, exports,
                                                         tmp_path, capsys):
@@ -299,6 +338,8 @@ def test_bad_input_is_one_error_line_exit_2_and_no_file(case, message, videos, e
         more = ["--onset", 8, "--offset", 3]
     elif case == "range":
         more = ["--offset", 40]
+    elif case == "nolite":
+        model, more = exports["flow"], ["--runtime", "lite"]
     out = tmp_path / ("out.txt" if case == "suffix" else "out.csv")
     status, stdout, err = run(capsys, video, "--model", model, "--out", out, *more)
     assert status == 2 and stdout == ""

@@ -12,7 +12,7 @@ from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
 import evaluate
 import train
 from gradcam import compare
-from tfmer import data, experiments, run_folder, training
+from tfmer import data, experiments, features, lite, run_folder, training
 from tfmer.models.clip import trainable_from
 from tests.helpers import CLASSES
 
@@ -90,6 +90,12 @@ def test_export_serves_clips(finished_run, builtin_dataset, tmp_path, capsys):
     probabilities = serve(frames=frames)["probabilities"].numpy()
     assert probabilities.shape == (2, 4)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
+    # Its TFLite model (ResNet-50 and Bi-LSTM, what `tfmer.predict` runs): the same output.
+    info = data.load_info(builtin_dataset)
+    record = features.decode(next(iter(tf.data.TFRecordDataset(str(info.shards[0])))).numpy())
+    frames = data.resize_frames(tf.constant(lite.stored_frames(record)), size)[None]
+    np.testing.assert_allclose(lite.LiteModel(export_dir, metadata).probabilities(record),
+                               serve(frames=frames)["probabilities"].numpy()[0], atol=1e-5)
     assert evaluate.main(["--model", str(export_dir), "--data", str(builtin_dataset),
                           "--out", str(tmp_path)]) == 0
     assert "pooled over 16 predictions" in capsys.readouterr().out

@@ -8,6 +8,10 @@ preprocessing, the conversion settings, the resolved config), and the model itse
   which reads the features `tfmer.clip_features` computes from the converted clip with the
   settings of `preprocessing.handcrafted` and the candidate `preprocessing.chosen`.
 
+A frames model trained on TIM clips also gets `lite/model.tflite` (`tfmer.lite`: the same
+endpoint at the clip's fixed length and stored size, which `python -m tfmer.predict` runs
+without TensorFlow).
+
 This module owns the format: `load_metadata`, `load_svm`, `evaluate_export` and
 `score_records` (clips converted in memory, `python -m tfmer.predict`) read it."""
 
@@ -17,6 +21,7 @@ import dataclasses
 import json
 import pathlib
 import tempfile
+import warnings
 
 import keras
 import numpy as np
@@ -25,6 +30,7 @@ import tensorflow as tf
 from tfmer import clip_features, data, results, svm
 from tfmer.config import ExperimentConfig
 from tfmer.files import atomic, write_json_atomic
+from tfmer.lite import LITE
 from tfmer.models.clip import clip_probabilities
 from tfmer.records import MOTION_CHANNELS
 from tfmer.run_folder import METRICS, RunFolder
@@ -110,11 +116,60 @@ def export_saved_model(model: keras.Model, config, classes, export_root="saved_m
         tensor = {"name": "frames", "shape": ["batch", "T", size, size, 3],
                   "dtype": "float32", "range": [0, 255], "color": "RGB"}
         preprocessing.update(window=window, eval_stride=stride)
+    lite = None
+    if config.data.input == "frames" and extra.get("tim") and conversion.get("size"):
+        lite = lite_model(model, window, stride, extra["tim"], conversion["size"], size)
+    if lite is not None:
+        extra["lite"] = {"file": LITE, "input": {
+            "name": "frames", "shape": [1, extra["tim"], conversion["size"],
+                                        conversion["size"], 3],
+            "dtype": "float32", "range": [0, 255], "color": "RGB",
+            "frames": "the converted clip's frames as stored, decoded; the model resizes "
+                      "them to preprocessing.image_size"}}
     with atomic(final) as temporary:
         archive.write_out(str(temporary), verbose=False)
+        if lite is not None:
+            (temporary / LITE).parent.mkdir()
+            (temporary / LITE).write_bytes(lite)
         write_json_atomic(temporary / METADATA, _metadata(config, classes, version, tensor,
                                                           preprocessing, extra))
     return final
+
+
+def area_matrix(stored: int, size: int) -> np.ndarray:
+    """float32 `[size, stored]`: the area resize of `tfmer.data.resize_frames` along one
+    axis as a matrix (it is linear and separable: `R @ frame @ R.T` per channel), read off
+    the resize of the unit vectors."""
+    if stored == size:
+        return np.eye(size, dtype=np.float32)
+    units = tf.eye(stored)[:, :, None, None]  # [stored images, stored rows, 1, 1]
+    return tf.transpose(tf.image.resize(units, [size, 1], method="area")[:, :, 0, 0]).numpy()
+
+
+def lite_model(model: keras.Model, window: int | None, stride: int, num_frames: int,
+               stored: int, size: int) -> bytes | None:
+    """The TFLite flatbuffer of the frames endpoint at one clip `[1, num_frames, stored,
+    stored, 3]` of stored frames, resized to `size` inside (`area_matrix`); TFLite's
+    built-in operators only, so LiteRT runs it. None, with a warning naming the reason,
+    when the converter cannot convert the model (the SavedModel still serves it)."""
+    resize = tf.constant(area_matrix(stored, size))
+
+    @tf.function(input_signature=[tf.TensorSpec([1, num_frames, stored, stored, 3],
+                                                tf.float32, name="frames")])
+    def endpoint(frames):
+        frames = tf.einsum("ah,bthwc,gw->btagc", resize, frames, resize)
+        return {"probabilities": clip_probabilities(model, frames, window, stride)}
+
+    converter = tf.lite.TFLiteConverter.from_concrete_functions(
+        [endpoint.get_concrete_function()], endpoint)
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    try:
+        return converter.convert()
+    except Exception as error:  # the converter's errors have no common type
+        reason = str(error).strip().splitlines()[-1][:300] if str(error).strip() else error
+        warnings.warn(f"no TFLite model in the export (python -m tfmer.predict loads "
+                      f"TensorFlow for it): the converter failed: {reason}", stacklevel=2)
+        return None
 
 
 def _metadata(config, classes, version: int, tensor: dict, preprocessing: dict,

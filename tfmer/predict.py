@@ -24,6 +24,11 @@ them for a folder of videos or `--spot` (windows also carry `start_frame`, `end_
 `start_s`, `end_s`); `--out FILE.csv|FILE.json` writes the same atomically. Input that
 cannot be used ends with one line `error: ...` and exit status 2, nothing written.
 
+A frames model trained on TIM clips is scored by its export's TFLite model (`tfmer.lite`,
+the same endpoint, run by LiteRT without TensorFlow, which takes most of the time on a
+CPU: BENCHMARKS.md); `--runtime tensorflow` scores with the SavedModel, as `evaluate.py
+--model` does (the two agree to float rounding, about 1e-6).
+
 The frames models of the motion-free experiments (exp1-3, TLCNN, C3D) and STRCN-A read no
 flow: for them the conversion skips the onset -> apex flow (it changes no frame). The
 clips are converted in spawned worker processes (the converter's `clip.convert_task`)
@@ -48,12 +53,13 @@ import time
 from data_prep import clip as conversion
 from data_prep.clip import ClipSource, ConvertOptions
 from data_prep.frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES, ClipError, frame_files, open_frames
-from tfmer import cli
+from tfmer import cli, lite
 from tfmer.files import write_json_atomic, write_text_atomic
 from tfmer.records import UNKNOWN
 
 SPOT_SECONDS = 0.5
 """`--spot`'s default window: the longest a micro-expression lasts (Yan et al. 2013)."""
+RUNTIMES = ("auto", "lite", "tensorflow")
 METADATA = pathlib.Path("assets", "tfmer.json")
 """The export's metadata (`tfmer.export.METADATA`), read here before TensorFlow loads."""
 SUBJECT = "predict"
@@ -81,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--crop", choices=conversion.CROPS,
                         help="replace the trained face crop: detect (find the face on the "
                              "clip's first frame) or none (input already cropped to the face)")
+    parser.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                        help="lite: the export's TFLite model, without TensorFlow; tensorflow: "
+                             "the SavedModel; auto (default): lite where the export has one")
     parser.add_argument("--timings", action="store_true",
                         help="print the time of each stage to stderr")
     return parser
@@ -218,13 +227,33 @@ def read_metadata(model_dir) -> dict:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def start_conversion(sources, classes, options: ConvertOptions):
+def choose_runtime(requested: str, metadata: dict, model_dir) -> str:
+    """`lite` or `tensorflow`: what scores the clips for `--runtime requested`.
+
+    Raises:
+        ValueError: `lite` asked for, and the export has no TFLite model or LiteRT is
+            not installed.
+    """
+    exported = bool(metadata.get("lite"))
+    if requested == "lite" and not exported:
+        raise ValueError(f"--runtime lite: {model_dir} has no TFLite model ({lite.LITE}; "
+                         f"exported for frames models trained on TIM clips); use --runtime "
+                         f"tensorflow")
+    if requested == "lite" and not lite.available():
+        raise ValueError("--runtime lite needs the LiteRT runtime: pip install ai-edge-litert")
+    if requested == "tensorflow":
+        return requested
+    return "lite" if exported and lite.available() else "tensorflow"
+
+
+def start_conversion(sources, classes, options: ConvertOptions, threads: bool = False):
     """Starts converting `[(name, source, extra)]` in spawned worker processes (one per
     core, at most one per clip), which run while this process loads TensorFlow:
     `(pool, futures)`. Spawned, not forked: this process is about to load TensorFlow.
-    When it is loaded already (a caller of `main`), one thread converts instead, without
-    the processes' start-up."""
-    if "tensorflow" in sys.modules:
+    When it is loaded already (a caller of `main`), or with `threads` (one clip and
+    nothing slow to load beside it: the TFLite runtime), one thread converts instead,
+    without the processes' start-up."""
+    if "tensorflow" in sys.modules or threads:
         pool = concurrent.futures.ThreadPoolExecutor(1)
     else:
         pool = concurrent.futures.ProcessPoolExecutor(
@@ -325,27 +354,35 @@ def _predict(args) -> int:
     classes = metadata["classes"]
     options = conversion_options(metadata, args.model, args.crop)
     sources = _sources(args, clips, classes, options)
-    pool, futures = start_conversion(sources, classes, options)
+    runtime = choose_runtime(args.runtime, metadata, args.model)
+    pool, futures = start_conversion(sources, classes, options,
+                                     threads=runtime == "lite" and len(sources) == 1)
     try:
         timings.lap("list the input, start the converters")
-        cli.import_tensorflow()
-        from tfmer import export
+        if runtime == "lite":
+            model = lite.LiteModel(args.model, metadata)
+            timings.lap("load the TFLite model")
+        else:
+            cli.import_tensorflow()
+            from tfmer import export
 
-        timings.lap("import TensorFlow and tfmer")
-        metadata = export.load_metadata(args.model)
-        svm = metadata["preprocessing"].get("input") == "features"
-        serve = None if svm else export.load_serving(args.model)
-        timings.lap("load the model")
+            timings.lap("import TensorFlow and tfmer")
+            svm = metadata["preprocessing"].get("input") == "features"
+            serve = None if svm else export.load_serving(args.model)
+            timings.lap("load the model")
         records = converted(sources, futures, options)
         timings.lap(f"wait for the conversion of {len(records)} clip(s)")
     finally:
         pool.shutdown(cancel_futures=True)
-    rows = export.score_records(args.model, records, serve=serve,
-                                workers=1 if len(records) < 4 else None,
-                                log=lambda line: print(line, file=sys.stderr))
-    timings.lap("score (decode, model call)")
-    results = [{**_result(name, row["probabilities"], classes), **extra}
-               for (name, _, extra), row in zip(sources, rows)]
+    if runtime == "lite":
+        probabilities = [model.probabilities(record) for record in records]
+    else:
+        probabilities = [row["probabilities"] for row in export.score_records(
+            args.model, records, serve=serve, workers=1 if len(records) < 4 else None,
+            log=lambda line: print(line, file=sys.stderr))]
+    timings.lap(f"score ({runtime}: decode, model call)")
+    results = [{**_result(name, p, classes), **extra}
+               for (name, _, extra), p in zip(sources, probabilities)]
     one_clip = not args.spot and clips == [pathlib.Path(args.input)]
     shown = results[0] if one_clip else results
     if args.out:

@@ -10,6 +10,8 @@ windows; evaluation and the exported SavedModel both use it, so they agree.
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 import tensorflow as tf
 
@@ -213,13 +215,17 @@ def clip_probabilities(model: keras.Model, frames, window: int | None, stride: i
     if not window:
         probabilities = model(frames, training=False)
         return (probabilities, probabilities[:, None]) if return_windows else probabilities
-    num_frames = tf.shape(frames)[1]
-    starts = window_starts(num_frames, window, stride)
-    offsets = tf.range(window, dtype=tf.int32)
-    indices = tf.minimum(starts[:, None] + offsets[None, :], num_frames - 1)  # [W, N]
+    static = frames.shape[0] is not None and frames.shape[1] is not None
+    num_frames = frames.shape[1] if static else tf.shape(frames)[1]
+    with tf.init_scope() if static else contextlib.nullcontext():  # constants when static
+        starts = window_starts(num_frames, window, stride)
+        offsets = tf.range(window, dtype=tf.int32)
+        indices = tf.minimum(starts[:, None] + offsets[None, :], num_frames - 1)  # [W, N]
     windows = tf.gather(frames, indices, axis=1)  # [B, W, N, H, W, C]
-    shape = tf.shape(windows)
-    flat = tf.reshape(windows, tf.concat([[-1, window], shape[3:]], 0))
+    # Static shapes where the input has them (the TFLite endpoint: `tfmer.export`).
+    shape = windows.shape if static else tf.shape(windows)
+    flat = tf.reshape(windows, [-1, window, *shape[3:]] if static
+                      else tf.concat([[-1, window], shape[3:]], 0))
     probabilities = model(flat, training=False)
     probabilities = tf.reshape(probabilities, [shape[0], shape[1], -1])
     mean = tf.reduce_mean(probabilities, axis=1)
