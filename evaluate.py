@@ -1,5 +1,7 @@
 """`python evaluate.py RUN_DIR` recomputes a finished run's metrics from its predictions
-and writes its `report.html` again (`tfmer.html_report`);
+and writes its `report.html` again (`tfmer.html_report`); a run whose folds were trained
+by jobs (`train.py --run-dir DIR --folds ...`) and not pooled yet is pooled first
+(`tfmer.training.merge`: the files an uninterrupted run writes);
 `python evaluate.py --model SAVED_MODEL_DIR --data DIR` scores an exported model;
 `python evaluate.py --compare RUN_DIR... [--out DIR]` compares runs (`tfmer.compare`)."""
 
@@ -9,7 +11,7 @@ import argparse
 import sys
 
 from tfmer import cli, compare, html_report, results
-from tfmer.run_folder import METRICS, RunFolder
+from tfmer.run_folder import FOLD_RESULTS, METRICS, PREDICTIONS, RunFolder
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -34,6 +36,12 @@ def _compare(args) -> int:
 
 def _recompute(args) -> int:
     folder = RunFolder(args.run_dir)
+    if not folder.file(PREDICTIONS).is_file() and folder.file(FOLD_RESULTS).is_dir():
+        cli.import_tensorflow()  # pooling writes the trainer's selections
+        from tfmer import experiments, training
+
+        training.merge(folder.path, experiments.trainer)
+        return 0
     result = results.recompute(folder)
     print(results.summary(result))
     stored = folder.read_json(METRICS)

@@ -45,6 +45,17 @@ def _parser() -> argparse.ArgumentParser:
                         help="go on with a killed or interrupted run: its finished folds are "
                         "kept, the fold in progress continues from its last finished epoch "
                         "(other options, if given, must give the run's config)")
+    parser.add_argument("--run-dir", metavar="DIR",
+                        help="the run folder to write (created by the first job of a run; "
+                        "the others check that it is a run of their config); default: a new "
+                        "one under --out")
+    parser.add_argument("--folds", type=_folds, metavar="LIST",
+                        help="with --run-dir: train only these folds (0-16, 3, 0,2,5-7), every "
+                        "seed of each, while other jobs train the others; the job that "
+                        "finishes the last pools the run (or evaluate.py RUN_DIR)")
+    parser.add_argument("--final", action="store_true",
+                        help="with --run-dir: train and export the final all-subject model "
+                        "(alone, or beside --folds); jobs without it train no final model")
     parser.add_argument("--keep-initial", action="store_true",
                         help="also keep the final model's weights before training "
                         "(initial.weights.h5; gradcam compare rebuilds them from the seed)")
@@ -53,6 +64,13 @@ def _parser() -> argparse.ArgumentParser:
                         "with each fold's training labels shuffled, and report the p-value "
                         "of the real UF1 (each repeat costs a whole cross-validation)")
     return parser
+
+
+def _folds(text: str) -> list[int]:
+    try:
+        return cli.fold_list(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def _train(args) -> int:
@@ -82,11 +100,14 @@ def _train(args) -> int:
 
 def _cross_validate(args, config, data_dir, experiments, training,
                     dataset_protocol=False) -> int:
+    job = args.folds is not None or args.final  # only some fits of the run
     training.cross_validate(config, data_dir, experiments.trainer, runs_root=args.out,
-                            export_root=args.export_dir, export_final=not args.no_export,
+                            export_root=args.export_dir,
+                            export_final=args.final if job else not args.no_export,
                             permute_labels=args.permute_labels,
                             dataset_protocol=dataset_protocol, resume=args.resume,
-                            keep_initial=args.keep_initial)
+                            keep_initial=args.keep_initial, run_dir=args.run_dir,
+                            only_folds=(args.folds or []) if job else None)
     return 0
 
 
@@ -95,6 +116,12 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if not args.list and not args.experiment and not args.resume:
         parser.error("--experiment is required (see --list)")
+    if (args.folds is not None or args.final) and not args.run_dir:
+        parser.error("--folds and --final train part of a run: give its folder with --run-dir")
+    if args.run_dir and args.resume:
+        parser.error("--resume RUN_DIR goes on with that run: give no --run-dir")
+    if args.final and args.no_export:
+        parser.error("--final trains the model to export: give no --no-export")
     try:
         return cli.run(_train, args)
     except KeyboardInterrupt as interrupted:  # the message names the resume command

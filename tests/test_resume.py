@@ -1,18 +1,24 @@
 """Runs that survive being killed: `train.py --resume`, the epoch checkpoint and its replay of
-the pipeline's draws, Ctrl-C, and the small run folder."""
+the pipeline's draws, Ctrl-C, and the small run folder; and runs trained as several jobs
+(`--run-dir DIR --folds ...`, `--final`) pooled into the files of one uninterrupted run."""
 
 from __future__ import annotations
 
 import json
+import shutil
 
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
+import evaluate
 import train
-from tfmer import run_folder
+from tfmer import cli, files, run_folder
 from tfmer.training import fit
+
+COMMON = ["--experiment", "ststnet", "--quick", "--protocol", "kfold2"]
+"""ststnet --quick (2 epochs a fit) on kfold2: the runs of this file, on `builtin_dataset`."""
 
 
 def _dataset(*, repeat: bool):
@@ -92,16 +98,23 @@ def _kill_at(monkeypatch, epochs: int) -> None:
     monkeypatch.setattr(fit._Checkpointing, "on_epoch_end", on_epoch_end)
 
 
-def test_a_killed_run_resumed_ends_as_an_uninterrupted_one(builtin_dataset, tmp_path, capsys,
-                                                           monkeypatch):
+@pytest.fixture(scope="module")
+def whole(builtin_dataset, tmp_path_factory):
+    """An uninterrupted run of `COMMON`, with its final model exported."""
+    root = tmp_path_factory.mktemp("whole")
+    assert _train(COMMON + ["--data", str(builtin_dataset), "--out", str(root / "runs"),
+                            "--export-dir", str(root / "saved")]) == 0
+    (run,) = (root / "runs" / "ststnet").iterdir()
+    return run
+
+
+def test_a_killed_run_resumed_ends_as_an_uninterrupted_one(whole, builtin_dataset, tmp_path,
+                                                           capsys, monkeypatch):
     """ststnet (--quick: 2 epochs a fit) on kfold2: stopped after the first epoch of fold 1
     (fold 0 done), resumed: fold 0 is kept, fold 1 continues at its second epoch, and every
     prediction equals the uninterrupted run's; the resumed run ends as it was started
     (without the final model)."""
-    common = ["--experiment", "ststnet", "--data", str(builtin_dataset), "--quick",
-              "--protocol", "kfold2", "--export-dir", str(tmp_path / "saved")]
-    assert _train(common + ["--out", str(tmp_path / "a")]) == 0
-    (whole,) = (tmp_path / "a" / "ststnet").iterdir()
+    common = COMMON + ["--data", str(builtin_dataset), "--export-dir", str(tmp_path / "saved")]
     capsys.readouterr()
 
     with monkeypatch.context() as patch:
@@ -111,9 +124,9 @@ def test_a_killed_run_resumed_ends_as_an_uninterrupted_one(builtin_dataset, tmp_
     (killed,) = (tmp_path / "b" / "ststnet").iterdir()
     err = capsys.readouterr().err
     assert f"python train.py --resume {killed}" in err
-    assert sorted(p.name for p in (killed / run_folder.FOLD_RESULTS).iterdir()) == [
+    assert sorted(p.name for p in (killed / run_folder.FOLD_RESULTS).glob("*.json")) == [
         "fold0.seed0.json"]
-    checkpoint = np.load(killed / run_folder.CHECKPOINT)
+    checkpoint = np.load(killed / run_folder.CHECKPOINTS / "fold1.seed0.npz")
     meta = json.loads(str(checkpoint["meta"]))
     assert (meta["tag"], meta["state"]["epoch"]) == ("fold1.seed0", 1)
     assert not (killed / run_folder.PREDICTIONS).exists()
@@ -125,7 +138,7 @@ def test_a_killed_run_resumed_ends_as_an_uninterrupted_one(builtin_dataset, tmp_
         whole / run_folder.PREDICTIONS).read_text()
     assert json.loads((killed / run_folder.METRICS).read_text())["pooled"] == json.loads(
         (whole / run_folder.METRICS).read_text())["pooled"]
-    assert not (killed / run_folder.CHECKPOINT).exists()
+    assert not list((killed / run_folder.CHECKPOINTS).iterdir())
     # the resumed run's histories hold every epoch, as the uninterrupted one's
     assert json.loads((killed / run_folder.HISTORIES).read_text()) == json.loads(
         (whole / run_folder.HISTORIES).read_text())
@@ -169,3 +182,88 @@ def test_resume_refuses_what_is_not_this_run(builtin_dataset, tmp_path, capsys):
     assert status == 2 and len(err.strip().splitlines()) == 1
     assert "differs from the command's at train.epochs (run: 2, command: 3)" in err
     assert sorted(p.name for p in run.iterdir()) == before
+
+
+def _pooled_files(run) -> dict:
+    """What pooling writes, as text (`predictions.csv`, `histories.json`) or figures."""
+    return {"predictions": (run / run_folder.PREDICTIONS).read_text(),
+            "histories": json.loads((run / run_folder.HISTORIES).read_text()),
+            "metrics": {key: value for key, value in json.loads(
+                (run / run_folder.METRICS).read_text()).items() if key != "created"}}
+
+
+def test_fold_jobs_and_a_merge_give_the_uninterrupted_run(whole, builtin_dataset, tmp_path,
+                                                          capsys):
+    """Fold 0, then fold 1 with the final model, as two jobs into one --run-dir: the first
+    creates the run and leaves the pooling; the second, finding every fold, pools them into
+    the uninterrupted run's predictions, histories and metrics, and exports. The folds of
+    the jobs alone, pooled by `evaluate.py RUN_DIR`, give the same again."""
+    run = tmp_path / "jobs"
+    job = COMMON + ["--data", str(builtin_dataset), "--run-dir", str(run),
+                    "--export-dir", str(tmp_path / "saved")]
+    assert _train(job + ["--folds", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "a job: folds 0" in out and "still missing: 1 of 2 (fold1.seed0)" in out
+    assert not (run / run_folder.PREDICTIONS).exists() and not (run / run_folder.EXPORT).exists()
+    assert _train(job + ["--folds", "1", "--final"]) == 0
+    out = capsys.readouterr().out
+    assert "fold 0 (" not in out and "fold 1 (" in out and "exported" in out
+    assert _pooled_files(run) == _pooled_files(whole)
+    assert (run / run_folder.REPORT_HTML).is_file()
+    # A job of a finished fit trains nothing.
+    assert _train(job + ["--folds", "0-1"]) == 0
+    assert "2 of 2 fold fits finished before" in capsys.readouterr().out
+
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    for name in (run_folder.CONFIG, run_folder.FOLDS, run_folder.FOLD_RESULTS):
+        copy = shutil.copytree if (run / name).is_dir() else shutil.copy
+        copy(run / name, fresh / name)
+    assert evaluate.main([str(fresh)]) == 0
+    assert _pooled_files(fresh) == _pooled_files(whole)
+    (fresh / run_folder.PREDICTIONS).unlink()
+    (fresh / run_folder.FOLD_RESULTS / "fold1.seed0.json").unlink()
+    assert evaluate.main([str(fresh)]) == 2
+    assert "fold fits not finished: 1 of 2 (fold1.seed0)" in capsys.readouterr().err
+
+
+def test_jobs_refuse_overlapping_folds_and_others_runs(builtin_dataset, tmp_path, capsys):
+    """A fit another process holds, a fold outside the protocol, a run of another config,
+    --folds without --run-dir: one line each, exit 2, and no fold's results touched."""
+    run = tmp_path / "run"
+    job = COMMON + ["--data", str(builtin_dataset), "--run-dir", str(run)]
+    held = files.try_lock(run / run_folder.FOLD_RESULTS / "fold1.seed0")  # another job's
+    try:
+        assert files.try_lock(run / run_folder.FOLD_RESULTS / "fold1.seed0") is None
+        assert _train(job + ["--folds", "0-1"]) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and "fold1.seed0 of" in err
+        assert "is being trained by another process" in err
+        assert not list((run / run_folder.FOLD_RESULTS).glob("*.json"))  # fold 0 not begun
+    finally:
+        held.close()
+    for more, message in ((["--folds", "2"], "fold 2 is outside the protocol kfold2, whose "
+                                            "folds are 0-1"),
+                          (["--folds", "0", "--set", "train.epochs=3"],
+                           "differs from the command's at train.epochs (run: 2, command: 3)"),
+                          (["--folds", "0", "--permute-labels", "2"],
+                           "--permute-labels repeats the whole cross-validation")):
+        assert _train(job + more) == 2
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1 and message in err, err
+    assert not list((run / run_folder.FOLD_RESULTS).glob("*.json"))
+    with pytest.raises(SystemExit) as exited:
+        _train(COMMON + ["--folds", "0"])
+    assert exited.value.code == 2 and "give its folder with --run-dir" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text, folds", [("0-3", [0, 1, 2, 3]), ("5", [5]),
+                                         ("0,2,5-7,2", [0, 2, 5, 6, 7])])
+def test_fold_lists(text, folds):
+    assert cli.fold_list(text) == folds
+
+
+@pytest.mark.parametrize("text", ["", "a", "3-1", "1-", "-2", "1,,2"])
+def test_fold_lists_refused(text):
+    with pytest.raises(ValueError, match="not a fold list"):
+        cli.fold_list(text)

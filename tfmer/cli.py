@@ -28,6 +28,22 @@ def run(command: Callable[..., int], *args) -> int:
         return USAGE_ERROR
 
 
+def fold_list(text: str) -> list[int]:
+    """`--folds`: `0-16`, `3`, `0,2,5-7` -> the sorted fold indices.
+
+    Raises:
+        ValueError: anything else (argparse reports it as an invalid value).
+    """
+    folds = set()
+    for part in text.split(","):
+        first, dash, last = part.strip().partition("-")
+        last = last if dash else first
+        if not (first.isdigit() and last.isdigit() and int(first) <= int(last)):
+            raise ValueError(f"not a fold list (0-16, 3, 0,2,5-7): {text!r}")
+        folds.update(range(int(first), int(last) + 1))
+    return sorted(folds)
+
+
 def import_tensorflow() -> None:
     """Imports TensorFlow without its start-up lines, unless `TFMER_TF_LOGS=1`.
 

@@ -24,7 +24,7 @@ import tqdm
 
 from tfmer import data, records, svm
 from tfmer.config import HandcraftedConfig
-from tfmer.files import atomic
+from tfmer.files import atomic, locked
 from tfmer.handcrafted.methods import (
     ClipInputs,
     apply_task,
@@ -264,11 +264,14 @@ def load(path, settings: HandcraftedConfig) -> Features | None:
 
 def cached(settings: HandcraftedConfig, info: data.DatasetInfo, path, log=print) -> Features:
     """Every clip's features: read from `path` when it holds them for these settings,
-    else computed (`compute`) and saved there."""
-    features = load(path, settings)
-    if features is not None and set(features.clip_ids) == {c["id"] for c in info.clips}:
-        log(f"  {settings.method} features of {len(features.clip_ids)} clips read from {path}")
-        return features
-    features = compute(settings, info, log=log)
-    save(features, settings, path)
+    else computed (`compute`) and saved there (under `path`'s lock: jobs of one run
+    compute them once, the others wait and read them)."""
+    with locked(path):
+        features = load(path, settings)
+        if features is not None and set(features.clip_ids) == {c["id"] for c in info.clips}:
+            log(f"  {settings.method} features of {len(features.clip_ids)} clips read from "
+                f"{path}")
+            return features
+        features = compute(settings, info, log=log)
+        save(features, settings, path)
     return features

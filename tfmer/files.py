@@ -5,6 +5,12 @@ name with the same suffix, so Keras' `.weights.h5` and matplotlib's `.png` check
 renames it onto `path` when the block succeeds and removes it when the block raises, so a
 reader sees either the old file or the whole new one, never half of one. It works for
 folders too (a SavedModel, a clip's frames). The other helpers are shorthands.
+
+Where several processes write into one folder (jobs training the folds of one run), a
+file they share is written under its lock (`locked`: the second process waits, then finds
+the first one's file), and what one process owns it holds with `try_lock`; both are
+`flock`s on a hidden `.lock.<name>` beside the file, released by the kernel when the
+process ends, however it ends.
 """
 
 from __future__ import annotations
@@ -49,6 +55,51 @@ def atomic(path) -> Iterator[pathlib.Path]:
     except BaseException:
         _remove(temporary)
         raise
+
+
+LOCK_PREFIX = ".lock."
+"""What a lock file's name starts with: `.lock.<name>` beside the `<name>` it guards."""
+
+
+def lock_path(path) -> pathlib.Path:
+    """The lock file that guards `path`: `.lock.<name>` in the same folder."""
+    path = pathlib.Path(path)
+    return path.with_name(LOCK_PREFIX + path.name)
+
+
+@contextlib.contextmanager
+def locked(path) -> Iterator[None]:
+    """Holds the exclusive lock of `path` (`lock_path`, an `flock` on it) for the block,
+    waiting for another process that holds it. The kernel releases it when the holder ends
+    in any way, so no lock outlives its process. For files several processes write (jobs
+    training the folds of one run): the second waits, then finds the first one's file."""
+    import fcntl  # POSIX; tfmer's jobs run on Linux and macOS
+
+    target = lock_path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def try_lock(path):
+    """Takes the exclusive lock of `path` (`lock_path`) without waiting: the open lock
+    file, which holds it until closed (or the process ends), or None when another
+    process (or another `try_lock` of this one) holds it."""
+    import fcntl
+
+    target = lock_path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(target, "a")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
 
 
 def write_text_atomic(path, text: str) -> None:

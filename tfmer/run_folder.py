@@ -29,8 +29,12 @@ only. Every file is written atomically (`tfmer.files`).
                        by `train.py --resume`
     folds/fold<F>.seed<S>.json   each finished fit of a fold: its predictions, history and
                        selection, kept as it finishes (`train.py --resume` skips them)
-    checkpoint.npz     the fit in progress at its last finished epoch (removed when the
-                       fold is done; `tfmer.training.fit.FoldRecorder`)
+    folds/.lock.fold<F>.seed<S>, folds/.lock.final   held by the process training that
+                       fit (`claim`), so two jobs never train one fit
+    .lock.run          held while a process creates the folder or pools its folds (`lock`)
+    checkpoints/fold<F>.seed<S>.npz   a fit in progress at its last finished epoch
+                       (removed when the fit is done; `tfmer.training.fit.FoldRecorder`);
+                       one file per fit, so jobs training other folds never share one
     tensorboard/fold<F>.seed<S>/<model>/   TensorBoard logs of every fit (`final/` for the
                        final model)
     frames.weights.h5, expression[.seedN].weights.h5   stage weights of staged trainers
@@ -40,6 +44,7 @@ Free of TensorFlow.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import datetime
@@ -47,7 +52,7 @@ import json
 import pathlib
 
 from tfmer.config import ExperimentConfig
-from tfmer.files import write_json_atomic, write_text_atomic
+from tfmer.files import lock_path, locked, try_lock, write_json_atomic, write_text_atomic
 
 CONFIG = "config.json"
 FOLDS = "folds.json"
@@ -73,7 +78,7 @@ OPTIONS = "options.json"
 """How the run was asked to end (`export_final`, `export_root`, `permute_labels`,
 `keep_initial`), which `train.py --resume` keeps."""
 FOLD_RESULTS = "folds"
-CHECKPOINT = "checkpoint.npz"
+CHECKPOINTS = "checkpoints"
 TENSORBOARD = "tensorboard"
 FRAMES_WEIGHTS = "frames.weights.h5"
 """A staged trainer's final CNN after its frames stage."""
@@ -177,6 +182,40 @@ class RunFolder:
         """`folds/fold<F>.seed<S>.json`: one finished fit of a fold (its `predictions`,
         `history` and `selection`), kept as soon as it finishes."""
         write_json_atomic(self.file(FOLD_RESULTS) / f"{fit_tag(fold, seed)}.json", content)
+
+    def lock(self):
+        """The run's own lock (`tfmer.files.locked` on `.lock.run`), held while a process
+        creates the run's files or pools its folds, so jobs of one run take turns."""
+        return locked(self.file("run"))
+
+    @contextlib.contextmanager
+    def claim(self, tags):
+        """Holds the fits `tags` (`fit_tag`) for the block: no other process can claim them
+        meanwhile (an `flock` on `folds/.lock.<tag>`, released when the process ends in
+        any way, so a killed job leaves none behind).
+
+        Raises:
+            ValueError: another process holds one of them (naming the fit and the folder);
+                none is held then.
+        """
+        held = []
+        try:
+            for tag in tags:
+                handle = try_lock(self.file(FOLD_RESULTS) / tag)
+                if handle is None:
+                    raise ValueError(
+                        f"{tag} of {self.path} is being trained by another process (it holds "
+                        f"{lock_path(self.file(FOLD_RESULTS) / tag)}): give this job other "
+                        f"folds (--folds), or wait until that one ends")
+                held.append(handle)
+            yield
+        finally:
+            for handle in held:
+                handle.close()
+
+    def checkpoint(self, tag: str) -> pathlib.Path:
+        """`checkpoints/<tag>.npz`: the checkpoint of the fit `tag` (`fit_tag`)."""
+        return self.file(CHECKPOINTS) / f"{tag}.npz"
 
     # Reading.
 

@@ -11,13 +11,14 @@ experiment registry: a method hands it what to build and how to train (`cross_va
     staged              StagedTrainer (stages with transfer between them: TLCNN)
     svm                 SVMTrainer (handcrafted features once per run, an SVM per fold)
     cross_validation    cross_validate (folds, predictions, metrics, the final model, export;
-                        resuming a killed run)
+                        resuming a killed run; folds as jobs), merge (pooling jobs' folds)
 """
 
 from tfmer.training.cross_validation import (
     TrainerFactory,
     check_inputs,
     cross_validate,
+    merge,
     resolve_classes,
 )
 from tfmer.training.fit import CompiledModel, KeepBest, inner_split, save_weights
@@ -27,5 +28,5 @@ from tfmer.training.trainer import SEED_STRIDE, BaseTrainer, ModelTrainer, Train
 
 __all__ = ["SEED_STRIDE", "BaseTrainer", "CompiledModel", "KeepBest", "ModelTrainer",
            "SVMTrainer", "StagedTrainer", "Trainer", "TrainerFactory", "check_inputs",
-           "cross_validate", "inner_split", "resolve_classes", "save_weights",
+           "cross_validate", "inner_split", "merge", "resolve_classes", "save_weights",
            "standardisation"]

@@ -20,10 +20,12 @@ from tfmer import clip_features, data, html_report, protocols, results
 from tfmer.metrics import classification_metrics
 from tfmer.config import ExperimentConfig
 from tfmer.run_folder import (
+    CONFIG,
     EXPORT,
     FOLDS,
     FRAME_METRICS,
     HISTORIES,
+    METRICS,
     OPTIONS,
     VERSIONS,
     RunFolder,
@@ -213,11 +215,14 @@ def metrics_of(rows, info: data.DatasetInfo) -> dict:
 
 
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during a run: its finished folds are kept; `run_dir` says where."""
+    """Ctrl-C during a run: its finished folds are kept; `run_dir` says where (a `job`
+    goes on with its own command again)."""
 
-    def __init__(self, run_dir: pathlib.Path):
+    def __init__(self, run_dir: pathlib.Path, job: bool = False):
+        again = ("the same command again" if job
+                 else f"`python train.py --resume {run_dir}`")
         super().__init__(f"interrupted: the finished folds are kept in {run_dir}; go on with "
-                         f"`python train.py --resume {run_dir}`")
+                         f"{again}")
         self.run_dir = run_dir
 
 
@@ -277,7 +282,8 @@ def _eta(seconds: float) -> str:
 def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFactory, *,
                    runs_root="runs", export_root="saved_models", export_final=True,
                    permute_labels: int = 0, dataset_protocol: bool = False, resume=None,
-                   keep_initial: bool = False, log=print) -> tuple[pathlib.Path, dict]:
+                   keep_initial: bool = False, run_dir=None, only_folds=None,
+                   log=print) -> tuple[pathlib.Path, dict | None]:
     """Runs the experiment's protocol on a converted dataset and writes the run folder.
 
     Writes `config.json`, `versions.json`, `folds.json`, each fold's results as it
@@ -296,6 +302,13 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
     epoch (`tfmer.training.fit.FoldRecorder`); with `protocol.deterministic` the figures
     are those of an uninterrupted run.
 
+    Folds as jobs: with `run_dir` and `only_folds`, this process trains those folds (every
+    seed of each) into `run_dir`, created by the first job of the run and checked by the
+    others (the same config, data and folds), while other processes train other folds;
+    each fit is claimed (`RunFolder.claim`), so no two train one. Whichever job finds
+    every fit finished pools them (under the run's lock) into the files an uninterrupted
+    run writes; else `merge` (`evaluate.py RUN_DIR`) does, once they are.
+
     Args:
         config: the resolved experiment.
         data_dir: the converted dataset (holding `dataset.json`).
@@ -304,7 +317,7 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
             run folder, where staged trainers save their stage weights and SVM trainers
             their feature cache.
         runs_root, export_root: where the run folder and the SavedModel go.
-        export_final: train and export the final all-subject model.
+        export_final: train and export the final all-subject model (in this process).
         permute_labels: after the real run, the label-permutation check with this many
             repeats (`permutation_check`, training seed 0), recorded in `metrics.json` as
             `permutation`; each repeat costs a whole cross-validation.
@@ -316,10 +329,18 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
             check, initial weights), whatever these arguments say.
         keep_initial: also keep the final model's weights before training
             (`initial.weights.h5`; `gradcam compare` rebuilds them from the seed without).
+        run_dir: the run folder to write (created when it does not hold a run; a run
+            there must be of this config), instead of a new one under `runs_root`.
+        only_folds: the fold indices this process trains (with `run_dir`); None: all.
         log: progress lines go here.
 
     Returns:
-        `(run_dir, metrics)`.
+        `(run_dir, metrics)`; metrics None when folds of the run are still missing.
+
+    Raises:
+        ValueError: a fold of `only_folds` outside the protocol, `only_folds` with the
+            permutation check, a run folder of another config, a fit another process is
+            training (one line each, before any training).
     """
     info = data.load_info(data_dir)
     config = resolve_classes(config, info)
@@ -333,6 +354,8 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
         info = info.by_clip()  # folds, training and prediction by clip from here on
     folds = protocols.make_folds(info.subjects, config.protocol.protocol, config.num_folds,
                                  config.protocol.fold_seed)
+    if only_folds is not None:
+        check_fold_subset(only_folds, folds, config, permute_labels)
     options = {"export_final": export_final,
                "export_root": str(pathlib.Path(export_root).resolve()),
                "permute_labels": permute_labels, "keep_initial": keep_initial}
@@ -344,30 +367,68 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
             log("resuming as the run started: "
                 + ", ".join(f"{key} {value}" for key, value in recorded.items()))
         options = recorded
+    elif run_dir is not None:
+        folder = RunFolder(run_dir)
+        folder.path.mkdir(parents=True, exist_ok=True)
+        with folder.lock():  # one job creates the run, the others check it is theirs
+            if folder.file(CONFIG).is_file():
+                check_resumable(folder, config, info, folds)
+            else:
+                _start_run(folder, config, info, source, folds, options)
     else:
         folder = RunFolder.create(runs_root, config.name)
-        folder.write_config(config, {
-            "path": ",".join(str(path.resolve()) for path in info.paths), "name": info.name,
-            "num_clips": len(info.clips), "num_subjects": len(source.subjects),
-            "num_frames": info.num_frames, "tim": info.raw.get("tim")})
-        folder.write_json(VERSIONS, html_report.versions())
-        folder.write_json(OPTIONS, options)
-        folder.write_json(FOLDS, folds)
-    run_dir = folder.path
+        _start_run(folder, config, info, source, folds, options)
     try:
         return _run(config, info, source, folds, folder, make_trainer, options["export_root"],
                     options["export_final"], options["permute_labels"], resume is not None,
-                    options["keep_initial"], log)
+                    options["keep_initial"], only_folds, log)
     except KeyboardInterrupt:
-        raise Interrupted(run_dir) from None
+        raise Interrupted(folder.path, job=only_folds is not None) from None
+
+
+def check_fold_subset(only_folds, folds: list, config: ExperimentConfig,
+                      permute_labels: int) -> None:
+    """Checks a job's folds (`--folds`) against the protocol's.
+
+    Raises:
+        ValueError: a fold outside the protocol, or a permutation check asked of a job.
+    """
+    outside = sorted(set(only_folds) - {fold["fold"] for fold in folds})
+    if outside:
+        raise ValueError(f"--folds: fold {outside[0]} is outside the protocol "
+                         f"{config.protocol.protocol}, whose folds are 0-{len(folds) - 1}")
+    if permute_labels:
+        raise ValueError("--permute-labels repeats the whole cross-validation: run it in one "
+                         "process, without --folds/--final")
+
+
+def _start_run(folder: RunFolder, config, info, source, folds, options) -> None:
+    """A new run's first files: its config, versions, options and folds."""
+    folder.write_config(config, {
+        "path": ",".join(str(path.resolve()) for path in info.paths), "name": info.name,
+        "num_clips": len(info.clips), "num_subjects": len(source.subjects),
+        "num_frames": info.num_frames, "tim": info.raw.get("tim")})
+    folder.write_json(VERSIONS, html_report.versions())
+    folder.write_json(OPTIONS, options)
+    folder.write_json(FOLDS, folds)
 
 
 def _run(config, info, source, folds, folder: RunFolder, make_trainer, export_root,
-         export_final, permute_labels, resuming, keep_initial, log):
+         export_final, permute_labels, resuming, keep_initial, only_folds, log):
     """`cross_validate` once its run folder is there."""
     run_dir = folder.path
     make_deterministic(config)
-    log(f"run folder {run_dir}{' (resumed)' if resuming else ''}\n{config.name} at the "
+    fits = [(seed, fold) for seed in range(config.protocol.seeds) for fold in folds]
+    mine = [(seed, fold) for seed, fold in fits
+            if only_folds is None or fold["fold"] in only_folds]
+    kept = folder.fold_results()
+    todo = [(seed, fold) for seed, fold in mine if (fold["fold"], seed) not in kept]
+    exported = folder.file(EXPORT).is_file()  # by the process resumed, or another job
+    final = export_final and not exported
+    joined = " (resumed)" if resuming else (f" (a job: folds {_ranges(only_folds)}"
+                                            f"{' and the final model' if export_final else ''})"
+                                            if only_folds is not None else "")
+    log(f"run folder {run_dir}{joined}\n{config.name} at the "
         f"{config.scale} scale: {_recipe(config)}, {config.protocol.protocol} ({len(folds)} "
         f"folds) x {config.protocol.seeds} seed(s) on {info.name}: {len(info.clips)} clips, "
         f"{len(source.subjects)} subjects")
@@ -377,28 +438,28 @@ def _run(config, info, source, folds, folder: RunFolder, make_trainer, export_ro
             f"person, not the expression, and the figures are optimistic. Use it only to "
             f"compare with papers that split so (Bai & Goecke 2020, Section 4.6); report "
             f"subject-independent folds (kfold5, loso)")
-    single = single_class_test_folds(info, folds)
+    single = single_class_test_folds(info, [fold for seed, fold in mine if seed == 0])
     if single:
         log(f"  note: {len(single)} fold(s) test clips of one class only (" + ", ".join(
             f"fold {f}: {', '.join(subjects)} ({label})" for f, subjects, label in single[:5])
             + (", ..." if len(single) > 5 else "") + f"): their per-fold UF1 and UAR count all "
             f"{len(info.classes)} classes, so they reach 1/{len(info.classes)} at most; the "
             f"pooled figures are unaffected")
-    trainer = make_trainer(config, len(info.classes), run_dir)
-    recorder = FoldRecorder(folder)
-    trainer.record(recorder)
-    fits = [(seed, fold) for seed in range(config.protocol.seeds) for fold in folds]
-    kept = folder.fold_results() if resuming else {}
-    todo = [(seed, fold) for seed, fold in fits if (fold["fold"], seed) not in kept]
-    if kept:
-        log(f"  {len(kept)} of {len(fits)} fold fits finished before: kept, not retrained")
-    trainer.plan(info, [(fold["train_subjects"], SEED_STRIDE * seed + fold["fold"])
-                        for seed, fold in todo]
-                 + ([(list(info.subjects), 0)] if export_final else []), log)
-    rows, histories, selections, durations = [], [], [], []
-    for seed, fold in fits:
-        result = kept.get((fold["fold"], seed))
-        if result is None:
+    done = len(mine) - len(todo)
+    if done:
+        log(f"  {done} of {len(mine)} fold fits finished before: kept, not retrained")
+    tags = [fit_tag(fold["fold"], seed) for seed, fold in todo] + (["final"] if final else [])
+    with folder.claim(tags):
+        trainer = make_trainer(config, len(info.classes), run_dir)
+        recorder = FoldRecorder(folder)
+        trainer.record(recorder)
+        for fold, seed in kept:
+            recorder.discard(fit_tag(fold, seed))  # left by a kill after the fit was kept
+        trainer.plan(info, [(fold["train_subjects"], SEED_STRIDE * seed + fold["fold"])
+                            for seed, fold in todo]
+                     + ([(list(info.subjects), 0)] if final else []), log)
+        durations = []
+        for seed, fold in todo:
             started = time.time()
             log(f"fold {fold['fold']} ({fold['fold'] + 1} of {len(folds)}), seed {seed}: "
                 + _fold_line(info, fold))
@@ -413,7 +474,80 @@ def _run(config, info, source, folds, folder: RunFolder, make_trainer, export_ro
             folder.write_fold_result(fold["fold"], seed, result)
             recorder.end()
             durations.append(time.time() - started)
-            log(_progress_line(result, info, durations, len(todo) + bool(export_final)))
+            log(_progress_line(result, info, durations, len(todo) + bool(final)))
+        metrics = _pool_if_complete(config, info, fits, folder, trainer, recorder,
+                                    permute_labels, log)
+        if exported and export_final:
+            log(f"final model: exported before ({folder.saved_model()})")
+        elif final:
+            pooled = (folder.read_json(METRICS) or {}).get("pooled")
+            _final_model(trainer, recorder, info, source, folder, export_root, keep_initial,
+                         pooled, log)
+    if folder.file(METRICS).is_file():
+        log(f"report {html_report.write_report(run_dir)}")
+    return run_dir, metrics
+
+
+def _ranges(numbers) -> str:
+    """`0-3,7` for [0, 1, 2, 3, 7]; `none` for []."""
+    numbers, parts = sorted(set(numbers)), []
+    for number in numbers:
+        if parts and number == parts[-1][1] + 1:
+            parts[-1][1] = number
+        else:
+            parts.append([number, number])
+    return ",".join(f"{a}" if a == b else f"{a}-{b}" for a, b in parts) or "none"
+
+
+def _missing(fits, kept) -> str:
+    """The fits (`fit_tag`) of `fits` without results in `kept`, listed (the first six):
+    `fold3.seed0, fold5.seed0`; empty when none is missing."""
+    missing = [fit_tag(fold["fold"], seed) for seed, fold in fits
+               if (fold["fold"], seed) not in kept]
+    listed = ", ".join(missing[:6]) + (", ..." if len(missing) > 6 else "")
+    return f"{len(missing)} of {len(fits)} ({listed})" if missing else ""
+
+
+def _pool_if_complete(config, info, fits, folder: RunFolder, trainer, recorder,
+                      permute_labels, log) -> dict | None:
+    """Pools the run's folds (`pool`) when all are finished (with the permutation check
+    when asked); else says which are missing and returns None."""
+    with folder.lock():
+        kept = folder.fold_results()
+        missing = _missing(fits, kept)
+        if missing:
+            log(f"  fold fits of the run still missing: {missing}; the last job pools them, "
+                f"or `python evaluate.py {folder.path}` once all are there")
+            return None
+        permutation = None
+        if permute_labels:
+            log(f"label-permutation check: {permute_labels} repeat(s) of the cross-validation "
+                f"with each fold's training labels shuffled (test labels untouched)")
+            rows = [row for seed, fold in fits if seed == 0
+                    for row in kept[fold["fold"], seed]["predictions"]]
+            trainer.record(None)
+            permutation = permutation_check(trainer, info, [f for s, f in fits if s == 0],
+                                            permute_labels, metrics_of(rows, info)["uf1"], log)
+            trainer.record(recorder)
+        metrics = pool(config, info, fits, kept, folder, trainer, permutation, log)
+    if (config.model.backbone == "vggface2_resnet50" and config.model.weights is None
+            and config.handcrafted.method is None):
+        log("  The backbone was trained from scratch: on a few hundred clips expect figures "
+            "near chance.\n  For the VGGFace2 pre-training of the paper pass keras-vggface's "
+            "weight file:\n  --set model.weights=/path/to/rcmalli_vggface_tf_notop_resnet50.h5")
+    return metrics
+
+
+def pool(config, info, fits, kept: dict, folder: RunFolder, trainer: BaseTrainer,
+         permutation=None, log=print) -> dict:
+    """Writes a run's pooled results from its finished fits `kept`
+    (`RunFolder.fold_results`), in the order of `fits`: `predictions.csv`,
+    `histories.json`, the trainer's selections, `metrics.json` with the plots (and the
+    `permutation` check when given) and, for frame models, `frame_metrics.json`; returns
+    the metrics. The same files whether the fits ran in one process or in many jobs."""
+    rows, histories, selections = [], [], []
+    for seed, fold in fits:
+        result = kept[fold["fold"], seed]
         rows += result["predictions"]
         histories.append({"label": f"fold {fold['fold']} seed {seed}",
                           "history": result["history"]})
@@ -423,14 +557,6 @@ def _run(config, info, source, folds, folder: RunFolder, make_trainer, export_ro
     folder.write_json(HISTORIES, histories)
     if selections:
         trainer.write_selections(folder, selections)
-    permutation = None
-    if permute_labels:
-        log(f"label-permutation check: {permute_labels} repeat(s) of the cross-validation with "
-            f"each fold's training labels shuffled (test labels untouched)")
-        real = metrics_of([r for r in rows if r["seed"] == 0], info)["uf1"]
-        trainer.record(None)
-        permutation = permutation_check(trainer, info, folds, permute_labels, real, log)
-        trainer.record(recorder)
     metrics = results.write_report(folder, rows, info.classes, experiment=config.name,
                                    protocol=config.protocol.protocol,
                                    histories=histories if any(h["history"] for h in histories)
@@ -441,27 +567,53 @@ def _run(config, info, source, folds, folder: RunFolder, make_trainer, export_ro
                                               eval_stride=config.data.eval_stride)
         folder.write_json(FRAME_METRICS, frame_metrics)
         log(results.frame_summary(frame_metrics))
-    if (config.model.backbone == "vggface2_resnet50" and config.model.weights is None
-            and config.handcrafted.method is None):
-        log("  The backbone was trained from scratch: on a few hundred clips expect figures "
-            "near chance.\n  For the VGGFace2 pre-training of the paper pass keras-vggface's "
-            "weight file:\n  --set model.weights=/path/to/rcmalli_vggface_tf_notop_resnet50.h5")
-    if export_final and resuming and folder.file(EXPORT).is_file():
-        log(f"final model: exported before the run was resumed ({folder.saved_model()})")
-    elif export_final:
-        log(f"final model: the same recipe on all {len(source.subjects)} subjects")
-        trainer.before_final(keep_initial)
-        recorder.begin(fit_tag(None, 0))
-        history = trainer.fit(info, info.subjects, seed=0, log=log, final=True)
-        path, serves = trainer.export(info.classes, export_root, extra={
-            "run": str(run_dir.resolve()), "dataset": info.name, "tim": info.raw.get("tim"),
-            "conversion": info.raw.get("settings"),
-            "cross_validated": metrics["pooled"], "final_history": history})
-        folder.write_json(EXPORT, {"saved_model": str(path.resolve())})
-        recorder.end()
-        log(f"exported {path}: {serves}")
-    log(f"report {html_report.write_report(run_dir)}")
-    return run_dir, metrics
+    return metrics
+
+
+def _final_model(trainer, recorder, info, source, folder: RunFolder, export_root,
+                 keep_initial, pooled, log) -> None:
+    """Trains the final model on every subject, exports it and records `export.json`."""
+    log(f"final model: the same recipe on all {len(source.subjects)} subjects")
+    trainer.before_final(keep_initial)
+    recorder.begin(fit_tag(None, 0))
+    history = trainer.fit(info, info.subjects, seed=0, log=log, final=True)
+    path, serves = trainer.export(info.classes, export_root, extra={
+        "run": str(folder.path.resolve()), "dataset": info.name, "tim": info.raw.get("tim"),
+        "conversion": info.raw.get("settings"), "cross_validated": pooled,
+        "final_history": history})
+    folder.write_json(EXPORT, {"saved_model": str(path.resolve())})
+    recorder.end()
+    log(f"exported {path}: {serves}")
+
+
+def merge(run_dir, make_trainer: TrainerFactory, log=print) -> dict:
+    """Pools a run whose folds were trained by jobs (`cross_validate(only_folds=...)`)
+    into the files an uninterrupted run writes, and its `report.html`
+    (`evaluate.py RUN_DIR` on a run without `predictions.csv`).
+
+    Raises:
+        FileNotFoundError: not a run folder.
+        ValueError: fits of the run are missing (naming them and the command that trains
+            them).
+    """
+    folder = RunFolder(run_dir)
+    config = folder.config()
+    info = data.load_info(folder.dataset_dir())
+    if protocols.splits_clips(config.protocol.protocol):
+        info = info.by_clip()
+    folds = folder.folds()
+    fits = [(seed, fold) for seed in range(config.protocol.seeds) for fold in folds]
+    with folder.lock():
+        kept = folder.fold_results()
+        missing = _missing(fits, kept)
+        if missing:
+            raise ValueError(f"{folder.path}: fold fits not finished: {missing}; train them "
+                             f"with `python train.py --experiment {config.name} ... --run-dir "
+                             f"{folder.path} --folds N`")
+        metrics = pool(config, info, fits, kept, folder,
+                       make_trainer(config, len(info.classes), folder.path), None, log)
+    log(f"report {html_report.write_report(folder.path)}")
+    return metrics
 
 
 def _progress_line(result: dict, info: data.DatasetInfo, durations: list, fits: int) -> str:

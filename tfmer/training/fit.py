@@ -20,7 +20,7 @@ import tensorflow as tf
 from tfmer import data, protocols
 from tfmer.config import TrainConfig
 from tfmer.files import atomic
-from tfmer.run_folder import CHECKPOINT, TENSORBOARD, RunFolder
+from tfmer.run_folder import TENSORBOARD, RunFolder
 
 
 def save_weights(model: keras.Model, path: pathlib.Path) -> None:
@@ -307,7 +307,7 @@ CHECKPOINT_SHARE = 0.1
 
 class FoldRecorder:
     """What a run's fits leave in its folder while they train: the fit in progress at its
-    last finished epoch (`checkpoint.npz`), so that a killed run goes on from there
+    last finished epoch (`checkpoints/<fit>.npz`), so that a killed run goes on from there
     (`train.py --resume`), and TensorBoard logs (`tensorboard/<fit>/<model>/`).
 
     A trainer's fit may train several models in turn (`CompiledModel.fit` calls: an
@@ -335,26 +335,27 @@ class FoldRecorder:
 
     @property
     def path(self) -> pathlib.Path:
-        return self.folder.file(CHECKPOINT)
+        """The checkpoint of the fit being recorded (`RunFolder.checkpoint`)."""
+        return self.folder.checkpoint(self.tag)
 
     def begin(self, tag: str) -> None:
-        """Starts recording the fit `tag`; a checkpoint of that fit is resumed from, one of
-        another fit (left by a kill between fits) is removed."""
+        """Starts recording the fit `tag`, from its checkpoint when there is one."""
         self.tag, self._calls, self._finished, self._saved = tag, 0, [], None
         self._last = None
         if self.path.is_file():
             with np.load(self.path) as stored:
-                meta = json.loads(str(stored["meta"]))
-                if meta["tag"] == tag:
-                    self._saved = {"meta": meta, "arrays": {k: stored[k] for k in stored.files
-                                                            if k != "meta"}}
-            if self._saved is None:
-                self.path.unlink()
+                self._saved = {"meta": json.loads(str(stored["meta"])),
+                               "arrays": {k: stored[k] for k in stored.files if k != "meta"}}
 
     def end(self) -> None:
         """The fit's results are kept: its checkpoint goes."""
-        self.path.unlink(missing_ok=True)
+        self.discard(self.tag)
         self.tag, self._saved = None, None
+
+    def discard(self, tag: str) -> None:
+        """Removes the checkpoint of the fit `tag` (one left by a kill after the fit's
+        results were kept)."""
+        self.folder.checkpoint(tag).unlink(missing_ok=True)
 
     def next_call(self) -> int:
         self._calls += 1

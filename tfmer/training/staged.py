@@ -63,6 +63,7 @@ from sklearn.svm import LinearSVC
 
 from tfmer import data, protocols
 from tfmer.config import ExperimentConfig
+from tfmer.files import locked
 from tfmer.models.tlcnn import SVM_FEATURES, SVM_LAYER
 from tfmer.run_folder import FINAL_WEIGHTS, FRAMES_WEIGHTS, expression_weights
 from tfmer.training.fit import (
@@ -225,11 +226,12 @@ class StagedTrainer(Trainer):
             self._expression_files[training_seed] = path
             return {}
         kept = self.run_folder.file(expression_weights(training_seed))
-        if kept.is_file():  # a resumed run: the stage trained before the interruption
-            log(f"  stage expression: C1..FC7 from {kept}, trained before the run was resumed")
-            self._expression_files[training_seed] = kept
-            return {}
-        path, history = self._train_expression(training_seed, log)
+        with locked(kept):  # jobs of one run: the first trains it, the others wait for it
+            if kept.is_file():  # trained before a resume, or by another job of the run
+                log(f"  stage expression: C1..FC7 from {kept}, trained before")
+                self._expression_files[training_seed] = kept
+                return {}
+            path, history = self._train_expression(training_seed, log)
         self._expression_files[training_seed] = path
         return history
 
