@@ -56,6 +56,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--final", action="store_true",
                         help="with --run-dir: train and export the final all-subject model "
                         "(alone, or beside --folds); jobs without it train no final model")
+    parser.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
+                        help="tf.distribute within a fold (device.strategy): mirrored, every "
+                        "local GPU with the batch split across them; default one device")
     parser.add_argument("--keep-initial", action="store_true",
                         help="also keep the final model's weights before training "
                         "(initial.weights.h5; gradcam compare rebuilds them from the seed)")
@@ -89,6 +92,8 @@ def _train(args) -> int:
         overrides.append(f"protocol.protocol={args.protocol}")
     if args.seeds is not None:
         overrides.append(f"protocol.seeds={args.seeds}")
+    if args.strategy:
+        overrides.append(f"device.strategy={args.strategy}")
     scale = "quick" if args.quick else ("paper" if args.data else "builtin")
     config = experiments.get(args.experiment, scale, overrides)
     data_dir = args.data

@@ -6,6 +6,7 @@ converter's spawned workers re-import a script's top level, and need no TensorFl
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Callable
@@ -56,17 +57,28 @@ def import_tensorflow() -> None:
     `import tfmer` sets (a user's own setting wins). An import that fails still raises its
     exception, shown as usual.
     """
-    if "tensorflow" in sys.modules or os.environ.get(SHOW_TENSORFLOW_LOGS, "0") not in ("", "0"):
-        import tensorflow  # noqa: F401
+    if "tensorflow" in sys.modules:
+        return
+    with native_logs_hidden():
+        import tensorflow
+
+        tensorflow.config.list_physical_devices()
+
+
+@contextlib.contextmanager
+def native_logs_hidden():
+    """Points the file descriptor of stderr at /dev/null for the block (native libraries'
+    start-up lines: TensorFlow's, LiteRT's "Created TensorFlow Lite XNNPACK delegate"),
+    unless `TFMER_TF_LOGS=1`. Python exceptions raised in the block are shown as usual."""
+    if os.environ.get(SHOW_TENSORFLOW_LOGS, "0") not in ("", "0"):
+        yield
         return
     sys.stderr.flush()
     saved = os.dup(2)
     try:
         with open(os.devnull, "w") as null:
             os.dup2(null.fileno(), 2)
-            import tensorflow
-
-            tensorflow.config.list_physical_devices()
+            yield
     finally:
         os.dup2(saved, 2)
         os.close(saved)

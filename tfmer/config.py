@@ -16,6 +16,9 @@ from tfmer.records import MOTION_CHANNELS
 
 SCALES = ("paper", "builtin", "quick")
 HEADS = ("bilstm", "lstm", "fc")
+STRATEGIES = ("default", "mirrored", "multiworker")
+PRECISIONS = ("auto", "off", "mixed_float16", "mixed_bfloat16")
+SWITCHES = ("auto", "on", "off")
 """`model.head` values: the temporal heads of `tfmer.models.clip.build_clip_model`."""
 GRADCAM = "gradcam"
 """`model.unfreeze_from` value: choose the layer by Grad-CAM inside each training fold."""
@@ -356,6 +359,30 @@ class ProtocolConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class DeviceConfig:
+    """How the training step runs: `auto` uses what a GPU is good at where TensorFlow
+    finds one and changes nothing on a CPU (`tfmer.devices.resolve`; the resolved settings
+    are recorded in the run folder's `device.json`).
+
+    Attributes:
+        strategy: `default` (one device), `mirrored` (every local GPU, the global batch
+            `train.batch_size` split across them) or `multiworker` (refused:
+            `tfmer.devices`); `train.py --strategy`.
+        mixed_precision: `auto` (bfloat16 on GPUs of compute capability >= 8, float16 on
+            7.x, else float32), `off`, `mixed_float16` or `mixed_bfloat16`; softmax stays
+            float32.
+        xla: `auto` (on with a GPU), `on` or `off`: the training step compiled with XLA.
+        prefetch_to_device: `auto` (with a GPU), `on` or `off`: training batches staged on
+            the device ahead of the step.
+    """
+
+    strategy: str = "default"
+    mixed_precision: str = "auto"
+    xla: str = "auto"
+    prefetch_to_device: str = "auto"
+
+
+@dataclasses.dataclass(frozen=True)
 class ExperimentConfig:
     """A registered experiment, fully resolved.
 
@@ -372,6 +399,7 @@ class ExperimentConfig:
         frame_train: the optimisation of the `frames` stage.
         handcrafted: the features and SVM of the handcrafted baselines; `method` None for
             the networks.
+        device: where and how the training step runs (`DeviceConfig`).
     """
 
     name: str
@@ -386,6 +414,7 @@ class ExperimentConfig:
     expression_train: TrainConfig = TrainConfig()
     frame_train: TrainConfig = TrainConfig()
     handcrafted: HandcraftedConfig = HandcraftedConfig()
+    device: DeviceConfig = DeviceConfig()
 
     @property
     def num_folds(self) -> int | None:
@@ -412,6 +441,16 @@ class ExperimentConfig:
              f"data.balance_classes needs data.frames_per_class >= 1, found "
              f"{self.data.frames_per_class}"),
             (self.model.head in HEADS, f"model.head {self.model.head!r} is not one of {HEADS}"),
+            (self.device.strategy in STRATEGIES,
+             f"device.strategy {self.device.strategy!r} is not one of {STRATEGIES}"),
+            (self.device.mixed_precision in PRECISIONS,
+             f"device.mixed_precision {self.device.mixed_precision!r} is not one of "
+             f"{PRECISIONS}"),
+            (self.device.xla in SWITCHES,
+             f"device.xla {self.device.xla!r} is not one of {SWITCHES}"),
+            (self.device.prefetch_to_device in SWITCHES,
+             f"device.prefetch_to_device {self.device.prefetch_to_device!r} is not one of "
+             f"{SWITCHES}"),
             (self.model.head != "fc" or all(u >= 1 for u in self.model.fc_units),
              f"model.fc_units {self.model.fc_units} must all be >= 1"),
             (self.model.head_layers >= 1, f"model.head_layers {self.model.head_layers} < 1"),

@@ -17,6 +17,8 @@ import pathlib
 import cv2
 import numpy as np
 
+from tfmer import cli
+
 LITE = "lite/model.tflite"
 """The TFLite model in an export folder (`assets/tfmer.json` `lite` describes its input)."""
 
@@ -56,9 +58,10 @@ class LiteModel:
 
         path = pathlib.Path(model_dir) / metadata["lite"]["file"]
         self.shape = tuple(metadata["lite"]["input"]["shape"])
-        self._interpreter = Interpreter(model_path=str(path),
-                                        num_threads=threads or os.cpu_count() or 1)
-        self._interpreter.allocate_tensors()
+        with cli.native_logs_hidden():  # LiteRT's line on its CPU delegate
+            self._interpreter = Interpreter(model_path=str(path),
+                                            num_threads=threads or os.cpu_count() or 1)
+            self._interpreter.allocate_tensors()
         (self._input,), (self._output,) = (self._interpreter.get_input_details(),
                                            self._interpreter.get_output_details())
 

@@ -25,6 +25,9 @@ only. Every file is written atomically (`tfmer.files`).
                        before, only with `train.py --keep-initial`: `gradcam compare`
                        otherwise rebuilds it from the seed)
     versions.json      the versions of tfmer, TensorFlow, Keras and Python it ran with
+    device.json        the GPUs found and the device settings used (`tfmer.devices`:
+                       strategy, mixed precision, XLA, prefetching); each fold's result
+                       records those of the process that trained it too
     options.json       what the run does after its folds (export, permutation check), kept
                        by `train.py --resume`
     folds/fold<F>.seed<S>.json   each finished fit of a fold: its predictions, history and
@@ -74,6 +77,7 @@ INITIAL_WEIGHTS = "initial.weights.h5"
 FINAL_WEIGHTS = "final.weights.h5"
 """The final model's weights before and after training."""
 VERSIONS = "versions.json"
+DEVICE = "device.json"
 OPTIONS = "options.json"
 """How the run was asked to end (`export_final`, `export_root`, `permute_labels`,
 `keep_initial`), which `train.py --resume` keeps."""

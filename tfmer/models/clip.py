@@ -173,17 +173,18 @@ def build_clip_model(*, num_classes: int, image_size: int, num_frames: int | Non
         x = keras.layers.Dense(num_classes, name="logits")(x)  # [batch, T, classes]
     if head == "fc":
         x = keras.layers.GlobalAveragePooling1D(name="frame_mean")(x)
-        outputs = keras.layers.Softmax(name="probabilities")(x)
+        outputs = keras.layers.Softmax(name="probabilities", dtype="float32")(x)
         return keras.Model(inputs, outputs, name=name)
     if frame_head:
-        x = keras.layers.Softmax(name="frame_probabilities")(x)
+        x = keras.layers.Softmax(name="frame_probabilities", dtype="float32")(x)
     for i in range(head_layers):
         last = i == head_layers - 1
         lstm = keras.layers.LSTM(head_units, return_sequences=not last, name=f"lstm_{i + 1}")
         x = (keras.layers.Bidirectional(lstm, name=f"bilstm_{i + 1}") if head == "bilstm"
              else lstm)(x)
     x = keras.layers.Dropout(dropout, name="dropout")(x)
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="probabilities",
+                                 dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name)
 
 

@@ -473,7 +473,7 @@ def build_ststnet(num_classes: int, image_size: int = 28, channels=("strain", "u
     x = keras.layers.Flatten(name="flatten")(x)
     x = keras.layers.Dense(num_classes, kernel_regularizer=reg, name="fc",
                            **_torch_default_init(int(np.prod(x.shape[1:]))))(x)
-    outputs = keras.layers.Softmax(name="probabilities")(x)
+    outputs = keras.layers.Softmax(name="probabilities", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -556,7 +556,7 @@ def build_off_apexnet(num_classes: int, image_size: int = 28, channels=("u", "v"
                                name=f"fc{j}")(x)
         x = keras.layers.Dropout(dropout, name=f"fc{j}_dropout")(x)
     x = keras.layers.Dense(num_classes, kernel_regularizer=reg, name="logits")(x)
-    outputs = keras.layers.Softmax(name="probabilities")(x)
+    outputs = keras.layers.Softmax(name="probabilities", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -746,7 +746,7 @@ def build_rcn(num_classes: int, image_size: int = 60, variant: str = "rcn", filt
         x = keras.layers.Dense(num_classes, kernel_regularizer=reg, name="classifier",
                                kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
                                bias_initializer="zeros")(x)
-    outputs = keras.layers.Softmax(name="probabilities")(x)
+    outputs = keras.layers.Softmax(name="probabilities", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name or variant)
 
 
@@ -865,5 +865,5 @@ def build_strcn(num_classes: int, image_size: int = 300, channels=("u", "v"),
     x = keras.layers.GlobalAveragePooling2D(name="prediction_avg")(x)
     x = keras.layers.Dense(num_classes, kernel_initializer=he_normal,
                            kernel_regularizer=_l2(weight_decay), name="prediction")(x)
-    outputs = keras.layers.Softmax(name="probabilities")(x)
+    outputs = keras.layers.Softmax(name="probabilities", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name)

@@ -170,7 +170,7 @@ def build_tlcnn_cnn(num_classes: int, input_shape=TLCNN_INPUT_SHAPE, dropout: fl
         x = keras.layers.Dense(int(units), activation="relu", name=f"FC{index}")(x)
         x = keras.layers.Dropout(dropout, name=f"D{index}")(x)
     x = keras.layers.Dense(num_classes, name="FC8")(x)
-    outputs = keras.layers.Softmax(name="probabilities")(x)
+    outputs = keras.layers.Softmax(name="probabilities", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -256,7 +256,7 @@ def build_tlcnn_clip_model(cnn: keras.Model, num_classes: int, *, feature_layer:
     x = keras.layers.Dense(num_classes, name="FC8_lstm")(x)
     if mean:
         x = keras.layers.GlobalAveragePooling1D(name="frame_mean")(x)
-    outputs = keras.layers.Softmax(name="probabilities")(x)
+    outputs = keras.layers.Softmax(name="probabilities", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -294,7 +294,7 @@ def build_svm_clip_model(cnn: keras.Model, num_classes: int, layer: str = "C5",
     x = keras.layers.Reshape((-1, int(np.prod(x.shape[2:]))), name="frame_features")(x)
     x = keras.layers.GlobalAveragePooling1D(name=SVM_FEATURES)(x)
     x = keras.layers.Dense(num_classes, name=SVM_LAYER)(x)
-    outputs = keras.layers.Softmax(name="probabilities")(x)
+    outputs = keras.layers.Softmax(name="probabilities", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -346,5 +346,5 @@ def build_c3d(num_classes: int, *, num_frames: int, input_size=C3D_INPUT_SIZE,
         x = keras.layers.Dense(int(units), activation="relu", name=f"fc{index}")(x)
         x = keras.layers.Dropout(dropout, name=f"drop{index}")(x)
     x = keras.layers.Dense(num_classes, name="fc8")(x)
-    outputs = keras.layers.Softmax(name="probabilities")(x)
+    outputs = keras.layers.Softmax(name="probabilities", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=name)

@@ -16,11 +16,12 @@ from collections.abc import Callable
 
 import numpy as np
 
-from tfmer import clip_features, data, html_report, protocols, results
+from tfmer import clip_features, data, devices, html_report, protocols, results
 from tfmer.metrics import classification_metrics
 from tfmer.config import ExperimentConfig
 from tfmer.run_folder import (
     CONFIG,
+    DEVICE,
     EXPORT,
     FOLDS,
     FRAME_METRICS,
@@ -356,6 +357,7 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
                                  config.protocol.fold_seed)
     if only_folds is not None:
         check_fold_subset(only_folds, folds, config, permute_labels)
+    settings = devices.resolve(config.device, devices.local_gpus())
     options = {"export_final": export_final,
                "export_root": str(pathlib.Path(export_root).resolve()),
                "permute_labels": permute_labels, "keep_initial": keep_initial}
@@ -374,14 +376,17 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
             if folder.file(CONFIG).is_file():
                 check_resumable(folder, config, info, folds)
             else:
-                _start_run(folder, config, info, source, folds, options)
+                _start_run(folder, config, info, source, folds, options, settings)
     else:
         folder = RunFolder.create(runs_root, config.name)
-        _start_run(folder, config, info, source, folds, options)
+        _start_run(folder, config, info, source, folds, options, settings)
     try:
-        return _run(config, info, source, folds, folder, make_trainer, options["export_root"],
-                    options["export_final"], options["permute_labels"], resume is not None,
-                    options["keep_initial"], only_folds, log)
+        with devices.use(settings):
+            log(settings.describe())
+            return _run(config, info, source, folds, folder, make_trainer,
+                        options["export_root"], options["export_final"],
+                        options["permute_labels"], resume is not None, options["keep_initial"],
+                        only_folds, log)
     except KeyboardInterrupt:
         raise Interrupted(folder.path, job=only_folds is not None) from None
 
@@ -402,13 +407,15 @@ def check_fold_subset(only_folds, folds: list, config: ExperimentConfig,
                          "process, without --folds/--final")
 
 
-def _start_run(folder: RunFolder, config, info, source, folds, options) -> None:
-    """A new run's first files: its config, versions, options and folds."""
+def _start_run(folder: RunFolder, config, info, source, folds, options,
+               settings: devices.Settings) -> None:
+    """A new run's first files: its config, versions, device settings, options, folds."""
     folder.write_config(config, {
         "path": ",".join(str(path.resolve()) for path in info.paths), "name": info.name,
         "num_clips": len(info.clips), "num_subjects": len(source.subjects),
         "num_frames": info.num_frames, "tim": info.raw.get("tim")})
     folder.write_json(VERSIONS, html_report.versions())
+    folder.write_json(DEVICE, settings.to_dict())
     folder.write_json(OPTIONS, options)
     folder.write_json(FOLDS, folds)
 
@@ -470,7 +477,8 @@ def _run(config, info, source, folds, folder: RunFolder, make_trainer, export_ro
             for row in predicted:
                 row.update(fold=fold["fold"], seed=seed)
             result = {"fold": fold["fold"], "seed": seed, "predictions": predicted,
-                      "history": history, "selection": trainer.selection}
+                      "history": history, "selection": trainer.selection,
+                      "device": devices.current().to_dict()}
             folder.write_fold_result(fold["fold"], seed, result)
             recorder.end()
             durations.append(time.time() - started)
