@@ -275,3 +275,31 @@ def test_motion_signal_small():
     motion_uf1, still_uf1 = uf1(motion), uf1(still)
     assert motion_uf1 >= 0.45
     assert still_uf1 < 0.45 and still_uf1 < motion_uf1 - 0.1
+
+
+def test_processes_starting_at_once_build_the_builtin_data_once(tmp_path):
+    """Jobs of one run started together (`train.py --folds`) on a fresh checkout: the
+    first builds the built-in data under its lock, the others wait and read it."""
+    import json
+    import threading
+    import time
+
+    from data_prep.synthetic import building
+
+    builds, found = [], []
+
+    def slow_build(folder):
+        builds.append(folder)
+        folder.mkdir()
+        time.sleep(0.3)
+        (folder / "dataset.json").write_text(json.dumps({"num_frames": 4}))
+
+    def job():
+        found.append(building._ensure(tmp_path / "synthetic", "test set", slow_build))
+
+    jobs = [threading.Thread(target=job) for _ in range(3)]
+    for thread in jobs:
+        thread.start()
+    for thread in jobs:
+        thread.join()
+    assert len(builds) == 1 and found == [{"num_frames": 4}] * 3

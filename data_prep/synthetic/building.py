@@ -27,7 +27,7 @@ from data_prep.manifest import convert_manifest
 from data_prep.synthetic.rendering import render_clip
 from data_prep.synthetic.specs import (EXPRESSION_SEED, ClipSpec, make_expression_specs,
                                        make_specs)
-from tfmer.files import atomic
+from tfmer.files import atomic, locked
 
 MANIFEST_COLUMNS = ("path", "subject", "label", "onset", "apex", "offset", "fps", "landmarks")
 
@@ -167,15 +167,18 @@ def clip_options(num_frames: int = 32) -> ConvertOptions:
 def _ensure(out: pathlib.Path, what: str, build_into) -> dict:
     """Builds a dataset with `build_into(folder)` unless `out` holds one; returns its
     `dataset.json` content. Builds in a temporary folder beside `out`
-    (`tfmer.files.atomic`), renamed onto `out` when complete."""
+    (`tfmer.files.atomic`), renamed onto `out` when complete, under `out`'s lock: of
+    several processes starting at once (jobs of one run, `train.py --folds`), the first
+    builds and the others wait for its dataset."""
     meta = out / "dataset.json"
-    if not meta.is_file():
-        if out.exists() and any(out.iterdir()):
-            raise ValueError(f"{out} exists but holds no dataset.json; remove it to rebuild "
-                             f"the built-in {what}")
-        print(f"building the built-in {what} in {out} (once)")
-        with atomic(out) as building:
-            build_into(building)
+    with locked(out):
+        if not meta.is_file():
+            if out.exists() and any(out.iterdir()):
+                raise ValueError(f"{out} exists but holds no dataset.json; remove it to "
+                                 f"rebuild the built-in {what}")
+            print(f"building the built-in {what} in {out} (once)")
+            with atomic(out) as building:
+                build_into(building)
     return json.loads(meta.read_text(encoding="utf-8"))
 
 
