@@ -208,6 +208,13 @@ class TrainConfig:
             phases. None: one phase.
         monitor: `val_loss` (lowest) or `val_accuracy` (highest), the figure of the
             inner validation split the best epoch is chosen on.
+        frozen_cache: with the backbone's first layers frozen (`model.unfreeze_from`),
+            compute their outputs for the fit's training clips once, on disk in the run
+            folder, and train the rest on them (`tfmer.training.frozen`): `off` (the
+            default: on a CPU it pays only when l_s is late, BENCHMARKS.md, and it holds a
+            fold's features on disk), `on`, or `auto` (on from 3 epochs, where it has paid
+            for its one pass over every frame). Only for windows of frames without random
+            rotation or class balancing.
     """
 
     optimizer: str = "adam"
@@ -225,6 +232,7 @@ class TrainConfig:
     steps_per_epoch: int | None = None
     finetune_learning_rate: float | None = None
     monitor: str = "val_loss"
+    frozen_cache: str = "off"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -714,6 +722,8 @@ def _train_checks(section: str, train: TrainConfig) -> list:
          f"{section}.finetune_learning_rate {train.finetune_learning_rate} must be > 0 or none"),
         (train.monitor in MONITORS,
          f"{section}.monitor {train.monitor!r} is not one of {MONITORS}"),
+        (train.frozen_cache in SWITCHES,
+         f"{section}.frozen_cache {train.frozen_cache!r} is not one of {SWITCHES}"),
     ]
 
 

@@ -37,7 +37,7 @@ SHUFFLE_CLIPS = 64  # encoded clips held for shuffling: bounded, whatever the da
 SHUFFLE_COPIES = 512  # jittered appearance matrices held for shuffling (~0.5 MB each)
 
 
-def _pipeline_options() -> tf.data.Options:
+def pipeline_options() -> tf.data.Options:
     """Input work on a private pool of a quarter of the cores (at least one thread), with
     the autotuner off.
 
@@ -488,7 +488,7 @@ def flow_train_dataset(info: DatasetInfo, subjects, *, image_size: int, batch_si
     if flip:
         dataset = dataset.map(lambda flow, label: (random_flow_flip(flow), label),
                               num_parallel_calls=AUTOTUNE, deterministic=False)
-    return dataset.batch(batch_size).prefetch(2).with_options(_pipeline_options())
+    return dataset.batch(batch_size).prefetch(2).with_options(pipeline_options())
 
 
 def flow_eval_dataset(info: DatasetInfo, subjects, *, image_size: int, batch_size: int = 1,
@@ -564,7 +564,7 @@ def appearance_train_dataset(info: DatasetInfo, subjects, mask, *, columns: int,
         dataset = dataset.shuffle(min(max(count, 1) * copies, SHUFFLE_COPIES), seed=seed,
                                   reshuffle_each_iteration=True)
     dataset = dataset.map(lambda matrix, label: (matrix[..., None], label))
-    return dataset.batch(batch_size).prefetch(2).with_options(_pipeline_options())
+    return dataset.batch(batch_size).prefetch(2).with_options(pipeline_options())
 
 
 def appearance_eval_dataset(info: DatasetInfo, subjects, mask, *, columns: int,
@@ -661,7 +661,7 @@ def train_dataset(info: DatasetInfo, subjects, *, window: int | None, image_size
         return frames, tf.cast(clip["clip/label"], tf.int32)
 
     dataset = clips.map(sample, num_parallel_calls=AUTOTUNE, deterministic=False)
-    return dataset.batch(batch_size).prefetch(2).with_options(_pipeline_options())
+    return dataset.batch(batch_size).prefetch(2).with_options(pipeline_options())
 
 
 def eval_dataset(info: DatasetInfo, subjects, *, image_size: int, batch_size: int = 1,

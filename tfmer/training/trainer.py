@@ -24,6 +24,7 @@ from tfmer import data, export, run_folder
 from tfmer.config import GRADCAM, ExperimentConfig
 from tfmer.models.clip import BACKBONE_LAYER, clip_probabilities, freeze_before
 from tfmer.run_folder import FINAL_WEIGHTS, INITIAL_WEIGHTS, RunFolder
+from tfmer.training.frozen import FrozenPrefix, cache_path, unsuitable
 from tfmer.training.fit import (
     CompiledModel,
     inner_split,
@@ -230,6 +231,8 @@ class ModelTrainer(Trainer):
         super().__init__(config, num_classes, run_dir)
         self.compiled = CompiledModel(self.model, config.train)
         self.compiled_models = [self.compiled]
+        self._frozen = None  # the model cut at its frozen layers (`frozen_prefix`)
+        self._frozen_note = None  # why it is not, when said
 
     def build(self) -> tuple[keras.Model]:
         return (self._build_model(self.config, self.num_classes),)
@@ -248,12 +251,55 @@ class ModelTrainer(Trainer):
         samples = (config.data.frames_per_class * self.num_classes
                    if config.data.balance_classes else
                    len(info.clips_of(fit_subjects)) * (config.data.jitter_copies or 1))
-        training = self.training_batches(info, fit_subjects, samples, seed)
-        history = self.compiled.fit(with_epochs(training, samples, config.train), validation,
-                                    log)
+        cut = self.frozen_prefix(log)
+        if cut is None:
+            training = self.training_batches(info, fit_subjects, samples, seed)
+            history = self.compiled.fit(with_epochs(training, samples, config.train),
+                                        validation, log)
+        else:
+            history = self._fit_on_frozen(cut, info, fit_subjects, validation, samples, seed,
+                                          log)
         if final:
             self.save()
         return history
+
+    def frozen_prefix(self, log=print):
+        """The model cut at its frozen layers for this fit (`tfmer.training.frozen`), or
+        None when the fit trains on frames (nothing frozen, or `frozen.unsuitable`)."""
+        reason = unsuitable(self.config)
+        backbone = (self.model.get_layer(BACKBONE_LAYER).layer
+                    if BACKBONE_LAYER in [layer.name for layer in self.model.layers] else None)
+        if backbone is None or backbone.layers[1].trainable:
+            return None
+        if reason is not None:
+            if reason != self._frozen_note:
+                log(f"  the frozen layers are recomputed at every step: {reason}")
+                self._frozen_note = reason
+            return None
+        flags = tuple(layer.trainable for layer in backbone.layers)
+        if self._frozen is None or self._frozen.frozen != flags:
+            self._frozen = FrozenPrefix(self.model, self.config.train, flags)
+            self._frozen.compiled.recorder = self.compiled.recorder
+            self.compiled_models = [self.compiled, self._frozen.compiled]
+        return self._frozen
+
+    def _fit_on_frozen(self, cut, info, subjects, validation, samples: int, seed: int, log):
+        """`fit` on the frozen prefix's features, computed once (the file goes after)."""
+        config = self.config
+        path = cut.write(info, subjects, cache_path(self.run_folder, seed),
+                         image_size=config.data.image_size, flip=config.data.flip, log=log)
+        try:
+            if validation is not None:
+                validation = cut.validation_features(validation, len(info.clips_of(
+                    self.held_out)), config.train.batch_size)
+            training = cut.training_batches(path, window=config.data.window,
+                                            batch_size=config.train.batch_size,
+                                            flip=config.data.flip,
+                                            repeat=bool(config.train.steps_per_epoch), seed=seed)
+            return cut.compiled.fit(with_epochs(training, samples, config.train), validation,
+                                    log)
+        finally:
+            path.unlink(missing_ok=True)
 
     def validation_batches(self, info: data.DatasetInfo, subjects):
         """The held-out training subjects' `(inputs, labels)` batches the best epoch is
