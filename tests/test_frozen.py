@@ -61,7 +61,7 @@ def test_a_fit_on_the_cache_trains_the_models_own_layers(trainer, builtin_datase
     lines = []
     trainer.reset(0)
     before = {v.path: v.numpy() for v in trainer.model.weights}
-    history = trainer.fit(info, info.subjects, seed=0, log=lines.append)
+    history = trainer.fit(info, info.subjects[:2], seed=0, log=lines.append)
     assert any("frozen prefix computed once" in line for line in lines)
     assert len(history["loss"]) == 1 and np.isfinite(history["loss"][0])
     trainable = {v.path for v in trainer.model.trainable_variables}
@@ -72,7 +72,7 @@ def test_a_fit_on_the_cache_trains_the_models_own_layers(trainer, builtin_datase
     assert changed and changed <= trainable | {p for p in after if "seed" in p
                                                or "moving" in p}
     assert not changed & frozen_weights
-    assert not list(frozen.cache_path(None, 0).parent.glob("*.tfrecord"))  # removed
+    assert not frozen.cache_path(None, 0).exists()  # removed when the fit ended
 
 
 @pytest.mark.parametrize("overrides, reason", [

@@ -148,8 +148,9 @@ class FrozenPrefix:
 
 
 def cache_path(run_folder, seed: int) -> pathlib.Path:
-    """Where a fit's features go: `frozen_cache/seed<seed>.tfrecord` in the run folder, or
-    in the system's temporary folder for a trainer without one."""
+    """Where a fit's features go: `frozen_cache/seed<seed>-<process id>.tfrecord` in the
+    run folder (jobs of one run never share one; a killed job's file stays until the
+    folder is removed), or in the system's temporary folder for a trainer without one."""
     root = (run_folder.file(CACHE) if run_folder is not None
-            else pathlib.Path(tempfile.gettempdir()) / f"tfmer-{CACHE}-{os.getpid()}")
-    return root / f"seed{seed}.tfrecord"
+            else pathlib.Path(tempfile.gettempdir()) / f"tfmer-{CACHE}")
+    return root / f"seed{seed}-{os.getpid()}.tfrecord"
