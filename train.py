@@ -15,6 +15,7 @@ import sys
 # spawned processes, which re-import this script. TensorFlow loads in `_train`.
 from data_prep import builtin
 from tfmer import cli
+from tfmer.config import STRATEGIES
 from tfmer.run_folder import RunFolder
 
 INTERRUPTED = 130
@@ -56,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--final", action="store_true",
                         help="with --run-dir: train and export the final all-subject model "
                         "(alone, or beside --folds); jobs without it train no final model")
-    parser.add_argument("--strategy", choices=("default", "mirrored", "multiworker"),
+    parser.add_argument("--strategy", choices=STRATEGIES,
                         help="tf.distribute within a fold (device.strategy): mirrored, every "
                         "local GPU with the batch split across them; default one device")
     parser.add_argument("--keep-initial", action="store_true",

@@ -59,7 +59,7 @@ class Settings:
     prefetch_to_device: str | None = None
 
     def to_dict(self) -> dict:
-        return {**dataclasses.asdict(self), "gpus": [dict(g) for g in self.gpus]}
+        return dataclasses.asdict(self)
 
     def describe(self) -> str:
         """One line for the run's log."""

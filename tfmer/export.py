@@ -166,7 +166,7 @@ def lite_model(model: keras.Model, window: int | None, stride: int, num_frames: 
     try:
         return converter.convert()
     except Exception as error:  # the converter's errors have no common type
-        reason = str(error).strip().splitlines()[-1][:300] if str(error).strip() else error
+        reason = (str(error).strip().splitlines() or [type(error).__name__])[-1][:300]
         warnings.warn(f"no TFLite model in the export (python -m tfmer.predict loads "
                       f"TensorFlow for it): the converter failed: {reason}", stacklevel=2)
         return None

@@ -425,7 +425,7 @@ def _run(config, info, source, folds, folder: RunFolder, make_trainer, export_ro
     """`cross_validate` once its run folder is there."""
     run_dir = folder.path
     make_deterministic(config)
-    fits = [(seed, fold) for seed in range(config.protocol.seeds) for fold in folds]
+    fits = _all_fits(config, folds)
     mine = [(seed, fold) for seed, fold in fits
             if only_folds is None or fold["fold"] in only_folds]
     kept = folder.fold_results()
@@ -494,6 +494,11 @@ def _run(config, info, source, folds, folder: RunFolder, make_trainer, export_ro
     if folder.file(METRICS).is_file():
         log(f"report {html_report.write_report(run_dir)}")
     return run_dir, metrics
+
+
+def _all_fits(config: ExperimentConfig, folds: list) -> list[tuple[int, dict]]:
+    """Every fit of a run's folds, `[(training seed, fold)]`, seed by seed."""
+    return [(seed, fold) for seed in range(config.protocol.seeds) for fold in folds]
 
 
 def _ranges(numbers) -> str:
@@ -610,7 +615,7 @@ def merge(run_dir, make_trainer: TrainerFactory, log=print) -> dict:
     if protocols.splits_clips(config.protocol.protocol):
         info = info.by_clip()
     folds = folder.folds()
-    fits = [(seed, fold) for seed in range(config.protocol.seeds) for fold in folds]
+    fits = _all_fits(config, folds)
     with folder.lock():
         kept = folder.fold_results()
         missing = _missing(fits, kept)
