@@ -59,7 +59,9 @@ def _parser() -> argparse.ArgumentParser:
                         "(alone, or beside --folds); jobs without it train no final model")
     parser.add_argument("--strategy", choices=STRATEGIES,
                         help="tf.distribute within a fold (device.strategy): mirrored, every "
-                        "local GPU with the batch split across them; default one device")
+                        "local GPU with the batch split across them; multiworker, the "
+                        "workers of the cluster in TF_CONFIG (run this command on each); "
+                        "default one device")
     parser.add_argument("--keep-initial", action="store_true",
                         help="also keep the final model's weights before training "
                         "(initial.weights.h5; gradcam compare rebuilds them from the seed)")

@@ -1,10 +1,17 @@
 """The `device` config section: what `auto` resolves to with and without GPUs, the softmax
-kept in float32 under mixed precision, and `--strategy mirrored` (one CPU replica here):
-a fit equal to a one-device fit, a run with the one-device run's folder."""
+kept in float32 under mixed precision, `--strategy mirrored` (one CPU replica here):
+a fit equal to a one-device fit, a run with the one-device run's folder; `multiworker` with
+two worker processes on the loopback, training as one process does."""
 
 from __future__ import annotations
 
 import json
+import os
+import pathlib
+import re
+import socket
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -45,11 +52,31 @@ def test_explicit_switches_win_over_auto():
     assert (settings.mixed_precision, settings.xla) == ("mixed_bfloat16", True)
 
 
-def test_multiworker_is_refused_with_its_reason():
-    with pytest.raises(ValueError, match="needs TF_CONFIG"):
-        devices.resolve(DeviceConfig(strategy="multiworker"), [], environ={})
-    with pytest.raises(ValueError, match="keras-team/keras#20585.*--folds"):
-        devices.resolve(DeviceConfig(strategy="multiworker"), [], environ={"TF_CONFIG": "{}"})
+def _cluster(index: int, ports=(2222, 2223)) -> dict:
+    return {"TF_CONFIG": json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
+                                     "task": {"type": "worker", "index": index}})}
+
+
+def test_multiworker_reads_its_cluster_from_tf_config():
+    settings = devices.resolve(DeviceConfig(strategy="multiworker", xla="on"), [],
+                               environ=_cluster(1))
+    assert (settings.workers, settings.worker, settings.chief, settings.xla) == (2, 1, False,
+                                                                                 False)
+    chief = {"TF_CONFIG": json.dumps({"cluster": {"chief": ["a:1"], "worker": ["b:1", "c:1"]},
+                                      "task": {"type": "worker", "index": 0}})}
+    assert devices.cluster(chief) == (3, 1)  # the chief is task 0, this worker the next
+    assert devices.cluster(_cluster(0)) == (2, 0)
+
+
+@pytest.mark.parametrize("environ, message", [
+    ({}, "needs TF_CONFIG"),
+    ({"TF_CONFIG": "{cluster"}, "TF_CONFIG is not a cluster and a task"),
+    ({"TF_CONFIG": json.dumps({"cluster": {"worker": ["a:1"]}})}, "not a cluster and a task"),
+    (_cluster(2), "task worker 2 is not in its cluster"),
+])
+def test_a_bad_tf_config_is_one_clear_line(environ, message):
+    with pytest.raises(ValueError, match=message):
+        devices.resolve(DeviceConfig(strategy="multiworker"), [], environ=environ)
 
 
 def test_mixed_precision_keeps_the_softmax_in_float32():
@@ -87,26 +114,69 @@ def test_a_mirrored_fit_equals_a_one_device_fit():
         np.testing.assert_allclose(mirrored, one, rtol=1e-5, atol=1e-7)
 
 
-def test_a_mirrored_run_writes_the_run_folder_of_a_one_device_run(builtin_dataset, tmp_path,
-                                                                   capsys):
-    """`train.py --strategy mirrored`: the files of a one-device run, device.json and each
-    fold's result recording the strategy. (Its figures are not the one-device run's:
-    Keras' distributed fit draws one extra pass of the pipeline before training, so its
-    shuffles and augmentations are those of the next epoch.)"""
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for one in sockets:
+        one.bind(("127.0.0.1", 0))
+    ports = [one.getsockname()[1] for one in sockets]
+    for one in sockets:
+        one.close()
+    return ports
+
+
+def test_distributed_runs_write_the_run_folder_of_a_one_device_run(builtin_dataset, tmp_path,
+                                                                    capsys):
+    """`train.py --strategy mirrored` and `--strategy multiworker` with two worker processes
+    on the loopback: the files of a one-device run, device.json and each fold's result
+    recording the strategy. The two workers train as one process does on the same global
+    batches (dropout off: each replica draws its own masks): every epoch's loss and every
+    prediction equal to float precision; the chief writes the run, the other worker's
+    scratch folder is gone. (A mirrored run's figures are not the one-device run's: Keras'
+    distributed fit draws one extra pass of the pipeline before training, so its shuffles
+    and augmentations are those of the next epoch.)"""
     common = ["--experiment", "ststnet", "--data", str(builtin_dataset), "--quick",
-              "--protocol", "kfold2", "--no-export"]
-    files = {}
-    for strategy in ("default", "mirrored"):
-        assert train.main(common + ["--strategy", strategy, "--out",
-                                    str(tmp_path / strategy)]) == 0
+              "--protocol", "kfold2", "--no-export", "--set", "model.dropout=0"]
+    ports = _free_ports(2)
+    workers = [subprocess.Popen(
+        [sys.executable, "train.py", *common, "--strategy", "multiworker", "--out",
+         str(tmp_path / "multiworker")], cwd=pathlib.Path(train.__file__).parent,
+        env={**os.environ, **_cluster(index, ports)}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True) for index in (0, 1)]
+    files, runs = {}, {}
+    for strategy in ("default", "mirrored", "multiworker"):
+        if strategy == "multiworker":
+            logs = [worker.communicate(timeout=240)[0] for worker in workers]
+            assert [worker.returncode for worker in workers] == [0, 0], logs[0][-3000:]
+        else:
+            assert train.main(common + ["--strategy", strategy, "--out",
+                                        str(tmp_path / strategy)]) == 0
         (run,) = (tmp_path / strategy / "ststnet").iterdir()
         recorded = json.loads((run / run_folder.DEVICE).read_text())
         assert recorded["strategy"] == strategy and recorded["mixed_precision"] == "float32"
+        assert recorded["workers"] == (2 if strategy == "multiworker" else 1)
         fold = json.loads((run / run_folder.FOLD_RESULTS / "fold0.seed0.json").read_text())
         assert fold["device"] == recorded
-        files[strategy] = sorted(p.name for p in run.iterdir())
-        losses = [h["history"]["loss"][0]
-                  for h in json.loads((run / run_folder.HISTORIES).read_text())]
-        assert all(np.isfinite(losses))
-    assert files["mirrored"] == files["default"]
+        files[strategy], runs[strategy] = sorted(p.name for p in run.iterdir()), run
+    assert files["mirrored"] == files["default"] == files["multiworker"]
     assert "device: no GPU, the CPU; mirrored strategy" in capsys.readouterr().out
+    assert "worker 0 of 2" in logs[0] and "worker 1 of 2" in logs[1]
+    scratch = re.search(r"this worker's files go to (\S+)", logs[1]).group(1)
+    assert not pathlib.Path(scratch).exists()
+    for name in ("fold0.seed0.json", "fold1.seed0.json"):
+        one, two = (json.loads((runs[s] / run_folder.FOLD_RESULTS / name).read_text())
+                    for s in ("default", "multiworker"))
+        for key in ("loss", "accuracy"):
+            np.testing.assert_allclose(two["history"][key], one["history"][key], rtol=2e-6)
+        np.testing.assert_allclose([row["probabilities"] for row in two["predictions"]],
+                                   [row["probabilities"] for row in one["predictions"]],
+                                   atol=1e-5)
+
+
+def test_multiworker_refuses_what_needs_the_workers_to_agree(builtin_dataset, tmp_path,
+                                                               monkeypatch, capsys):
+    monkeypatch.setenv("TF_CONFIG", _cluster(0)["TF_CONFIG"])
+    assert train.main(["--experiment", "ststnet", "--data", str(builtin_dataset), "--quick",
+                       "--strategy", "multiworker", "--run-dir", str(tmp_path / "run"),
+                       "--folds", "0"]) == 2
+    assert ("multiworker trains a whole run in one go: give no --resume, --run-dir or --folds"
+            in capsys.readouterr().err)

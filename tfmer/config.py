@@ -374,8 +374,8 @@ class DeviceConfig:
 
     Attributes:
         strategy: `default` (one device), `mirrored` (every local GPU, the global batch
-            `train.batch_size` split across them) or `multiworker` (refused:
-            `tfmer.devices`); `train.py --strategy`.
+            `train.batch_size` split across them) or `multiworker` (the workers of the
+            cluster in `TF_CONFIG`: `tfmer.devices`); `train.py --strategy`.
         mixed_precision: `auto` (bfloat16 on GPUs of compute capability >= 8, float16 on
             7.x, else float32), `off`, `mixed_float16` or `mixed_bfloat16`; softmax stays
             float32.

@@ -6,6 +6,7 @@ experiment registry: a method hands it what to build and how to train (`cross_va
 
     fit                 CompiledModel, KeepBest, inner_split, batches as `fit` takes them,
                         FoldRecorder (epoch checkpoints to resume from, TensorBoard logs)
+    distributed         DistributedFit (the fit loop across a cluster's workers)
     trainer             BaseTrainer (the interface), Trainer (Keras networks), ModelTrainer
                         (one model, the default)
     staged              StagedTrainer (stages with transfer between them: TLCNN)

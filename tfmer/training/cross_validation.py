@@ -11,6 +11,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
+import shutil
+import tempfile
 import time
 from collections.abc import Callable
 
@@ -310,6 +312,12 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
     every fit finished pools them (under the run's lock) into the files an uninterrupted
     run writes; else `merge` (`evaluate.py RUN_DIR`) does, once they are.
 
+    Across workers (`device.strategy: multiworker`, every worker running this with its
+    `TF_CONFIG`): every fit trains on all of them at once (`tfmer.training.distributed`);
+    the chief writes the run folder and the export, the other workers the same files into
+    a scratch folder, removed when they end. A whole run, in one go: not with `resume`,
+    `run_dir` or `only_folds` (the workers would have to agree on what is done).
+
     Args:
         config: the resolved experiment.
         data_dir: the converted dataset (holding `dataset.json`).
@@ -341,7 +349,8 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
     Raises:
         ValueError: a fold of `only_folds` outside the protocol, `only_folds` with the
             permutation check, a run folder of another config, a fit another process is
-            training (one line each, before any training).
+            training, `multiworker` without a cluster or with `resume`, `run_dir` (one
+            line each, before any training).
     """
     info = data.load_info(data_dir)
     config = resolve_classes(config, info)
@@ -358,6 +367,18 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
     if only_folds is not None:
         check_fold_subset(only_folds, folds, config, permute_labels)
     settings = devices.resolve(config.device, devices.local_gpus())
+    scratch = None  # a multi-worker run's folder on a worker that is not the chief
+    if settings.strategy == "multiworker":
+        if resume is not None or run_dir is not None:
+            raise ValueError("device.strategy multiworker trains a whole run in one go: give "
+                             "no --resume, --run-dir or --folds (train folds as jobs, each "
+                             "on one machine, instead)")
+        if not settings.chief:
+            scratch = pathlib.Path(tempfile.mkdtemp(prefix=f"tfmer-worker{settings.worker}-"))
+            log(f"worker {settings.worker} of {settings.workers}: training alongside the "
+                f"chief, which writes the run; this worker's files go to {scratch} "
+                f"(removed at the end)")
+            runs_root, export_root = scratch / "runs", scratch / "saved_models"
     options = {"export_final": export_final,
                "export_root": str(pathlib.Path(export_root).resolve()),
                "permute_labels": permute_labels, "keep_initial": keep_initial}
@@ -388,7 +409,13 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
                         options["permute_labels"], resume is not None, options["keep_initial"],
                         only_folds, log)
     except KeyboardInterrupt:
+        if settings.strategy == "multiworker":
+            raise KeyboardInterrupt(f"interrupted: the finished folds are in {folder.path}; a "
+                                    f"multi-worker run does not resume") from None
         raise Interrupted(folder.path, job=only_folds is not None) from None
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
 
 
 def check_fold_subset(only_folds, folds: list, config: ExperimentConfig,

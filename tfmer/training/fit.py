@@ -21,6 +21,7 @@ from tfmer import data, devices, protocols
 from tfmer.config import TrainConfig
 from tfmer.files import atomic
 from tfmer.run_folder import TENSORBOARD, RunFolder
+from tfmer.training.distributed import DistributedFit
 
 
 def save_weights(model: keras.Model, path: pathlib.Path) -> None:
@@ -145,10 +146,19 @@ LOGGED_EPOCHS = 20
 Keras' line per epoch."""
 
 
+def synchronise_batch_norm(model: keras.Model) -> None:
+    """Batch normalisation in `model` (nested models and wrappers included) computes its
+    statistics over the global batch of a distributed step, as on one device."""
+    for layer in model._flatten_layers(include_self=False):
+        if isinstance(layer, keras.layers.BatchNormalization):
+            layer.synchronized = True
+
+
 class CompiledModel:
     """A model compiled once for a `TrainConfig` section, with a resettable optimizer.
     The training step is compiled with XLA, and its batches staged on the GPU, where the
-    run's device settings say so (`tfmer.devices.current`).
+    run's device settings say so (`tfmer.devices.current`); under `multiworker` tfmer's
+    own loop trains it (`tfmer.training.distributed`), elsewhere `keras.Model.fit`.
 
     Tracing a training step costs seconds (half a minute for a ResNet-50 clip model on a
     2-core CPU), so the model is compiled once and `reset_optimizer` gives the optimizer its
@@ -162,13 +172,21 @@ class CompiledModel:
 
     def compile(self) -> None:
         """(Re)compiles (after a change of what trains) and keeps the optimizer's start."""
+        settings = devices.current()
+        if settings.strategy != "default":
+            synchronise_batch_norm(self.model)
         self._base_rate = keras.Variable(self.train.learning_rate, trainable=False,
                                          name="base_learning_rate")
         self.model.compile(optimizer=_optimizer(self.train, self._base_rate),
                            loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-                           jit_compile=devices.current().xla)
+                           jit_compile=settings.xla)
         self.model.optimizer.build(self.model.trainable_variables)
         self._optimizer_start = [v.numpy() for v in self.model.optimizer.variables]
+        self._fit = (DistributedFit(self.model).fit if settings.strategy == "multiworker"
+                     else self._keras_fit)
+
+    def _keras_fit(self, batches, *, validation, **options):
+        return self.model.fit(batches, validation_data=validation, shuffle=False, **options)
 
     def reset_optimizer(self, learning_rate: float | None = None) -> None:
         """The optimizer's initial state (step 0, no momentum) at base `learning_rate`
@@ -244,10 +262,10 @@ class CompiledModel:
             staged = devices.current().prefetch_to_device
             if staged:  # last in the pipeline, as tf.data requires
                 batches = batches.apply(tf.data.experimental.prefetch_to_device(staged))
-            result = self.model.fit(batches, validation_data=validation, epochs=train.epochs,
-                                    initial_epoch=initial, steps_per_epoch=train.steps_per_epoch,
-                                    callbacks=phase_callbacks + list(callbacks), shuffle=False,
-                                    verbose=0 if quiet else 1 if sys.stdout.isatty() else 2)
+            result = self._fit(batches, validation=validation, epochs=train.epochs,
+                               initial_epoch=initial, steps_per_epoch=train.steps_per_epoch,
+                               callbacks=phase_callbacks + list(callbacks),
+                               verbose=0 if quiet else 1 if sys.stdout.isatty() else 2)
             for key, values in result.history.items():
                 history.setdefault(key, []).extend(float(v) for v in values)
             ran = ran + [initial + len(result.epoch)]
