@@ -133,18 +133,18 @@ def cluster(environ=os.environ) -> tuple[int, int]:
                          "(the cluster's workers and this one's task)")
     try:
         spec = json.loads(environ["TF_CONFIG"])
-        tasks = [("chief", address) for address in spec["cluster"].get("chief", [])] + [
-            ("worker", address) for address in spec["cluster"].get("worker", [])]
+        chiefs, workers = spec["cluster"].get("chief", []), spec["cluster"].get("worker", [])
         task = (spec["task"]["type"], int(spec["task"]["index"]))
     except (ValueError, TypeError, KeyError, AttributeError) as error:
         raise ValueError(f"TF_CONFIG is not a cluster and a task ({error!r}): give "
                          f'{{"cluster": {{"worker": ["host:port", ...]}}, '
                          f'"task": {{"type": "worker", "index": i}}}}') from None
-    ranks = [(kind, sum(k == kind for k, _ in tasks[:i])) for i, (kind, _) in enumerate(tasks)]
-    if task not in ranks:
+    order = ([("chief", i) for i in range(len(chiefs))]
+             + [("worker", i) for i in range(len(workers))])
+    if task not in order:
         raise ValueError(f"TF_CONFIG: task {task[0]} {task[1]} is not in its cluster "
-                         f"({len(tasks)} task(s))")
-    return len(tasks), ranks.index(task)
+                         f"({len(order)} task(s))")
+    return len(order), order.index(task)
 
 
 _current = Settings()

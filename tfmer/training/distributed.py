@@ -50,43 +50,35 @@ class DistributedFit:
         self._score = tf.function(self._score_step)
 
     def _sums(self, inputs, labels, training: bool):
-        """This replica's `(summed cross-entropy, correct, regularisation)` on its share
-        of the batch."""
+        """This replica's `(summed cross-entropy, correct, its part of the regularisation)`
+        on its share of the global batch `(inputs, labels)`."""
+        replica = tf.distribute.get_replica_context()
+        inputs = tf.nest.map_structure(lambda t: _share(t, replica), inputs)
+        labels = tf.cast(_share(labels, replica), tf.int64)
         probabilities = self.model(inputs, training=training)
-        labels = tf.cast(labels, tf.int64)
         summed = tf.reduce_sum(keras.losses.sparse_categorical_crossentropy(
             labels, probabilities))
         correct = tf.reduce_sum(tf.cast(tf.argmax(probabilities, axis=-1) == labels,
                                         tf.float32))
         extra = tf.add_n(self.model.losses) if self.model.losses else tf.constant(0.0)
-        return summed, correct, extra
+        return summed, correct, extra / replica.num_replicas_in_sync
 
     def _train_step(self, inputs, labels):
         def replica_step(inputs, labels):
-            replica = tf.distribute.get_replica_context()
-            size = tf.cast(tf.shape(labels)[0], tf.float32)
-            inputs = tf.nest.map_structure(lambda t: _share(t, replica), inputs)
-            labels = _share(labels, replica)
+            size = tf.cast(tf.shape(labels)[0], tf.float32)  # the global batch's
             model, optimizer = self.model, self.model.optimizer
             with tf.GradientTape() as tape:
                 summed, correct, extra = self._sums(inputs, labels, training=True)
-                loss = summed / size + extra / replica.num_replicas_in_sync
-                scaled = optimizer.scale_loss(loss)
+                scaled = optimizer.scale_loss(summed / size + extra)
             gradients = tape.gradient(scaled, model.trainable_variables)
             optimizer.apply_gradients(zip(gradients, model.trainable_variables))
-            return summed, correct, extra / replica.num_replicas_in_sync
+            return summed, correct, extra
 
         return self._reduced(replica_step, inputs, labels)
 
     def _score_step(self, inputs, labels):
-        def replica_step(inputs, labels):
-            replica = tf.distribute.get_replica_context()
-            inputs = tf.nest.map_structure(lambda t: _share(t, replica), inputs)
-            summed, correct, extra = self._sums(inputs, _share(labels, replica),
-                                                training=False)
-            return summed, correct, extra / replica.num_replicas_in_sync
-
-        return self._reduced(replica_step, inputs, labels)
+        return self._reduced(lambda inputs, labels: self._sums(inputs, labels, training=False),
+                             inputs, labels)
 
     def _reduced(self, replica_step, inputs, labels):
         """`(summed cross-entropy, correct, regularisation)` of the global batch."""
