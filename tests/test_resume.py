@@ -15,7 +15,7 @@ import tensorflow as tf
 import evaluate
 import train
 from tfmer import cli, files, run_folder
-from tfmer.training import fit
+from tfmer.training import cross_validation, fit
 
 COMMON = ["--experiment", "ststnet", "--quick", "--protocol", "kfold2"]
 """ststnet --quick (2 epochs a fit) on kfold2: the runs of this file, on `builtin_dataset`."""
@@ -159,6 +159,16 @@ def test_a_killed_run_resumed_ends_as_an_uninterrupted_one(whole, builtin_datase
     assert _train(["--resume", str(killed)]) == 0
     out = capsys.readouterr().out
     assert "2 of 2 fold fits finished before" in out and "fold 1 (" not in out
+
+
+@pytest.mark.parametrize("job, multiworker, how", [
+    (False, False, "go on with `python train.py --resume {run}`"),
+    (True, False, "go on with the same command again"),
+    (False, True, "a multi-worker run does not resume")])
+def test_ctrl_c_says_how_to_go_on(tmp_path, job, multiworker, how):
+    message = str(cross_validation.Interrupted(tmp_path, job=job, multiworker=multiworker))
+    assert message == (f"interrupted: the finished folds are kept in {tmp_path}; "
+                       + how.format(run=tmp_path))
 
 
 def test_resume_refuses_what_is_not_this_run(builtin_dataset, tmp_path, capsys):

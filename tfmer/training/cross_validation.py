@@ -218,14 +218,18 @@ def metrics_of(rows, info: data.DatasetInfo) -> dict:
 
 
 class Interrupted(KeyboardInterrupt):
-    """Ctrl-C during a run: its finished folds are kept; `run_dir` says where (a `job`
-    goes on with its own command again)."""
+    """Ctrl-C during a run: its finished folds are kept; `run_dir` says where, and the
+    message how to go on (`--resume`, a `job`'s own command again; a `multiworker` run
+    does not go on)."""
 
-    def __init__(self, run_dir: pathlib.Path, job: bool = False):
-        again = ("the same command again" if job
-                 else f"`python train.py --resume {run_dir}`")
-        super().__init__(f"interrupted: the finished folds are kept in {run_dir}; go on with "
-                         f"{again}")
+    def __init__(self, run_dir: pathlib.Path, job: bool = False, multiworker: bool = False):
+        if multiworker:
+            again = "a multi-worker run does not resume"
+        else:
+            command = ("the same command again" if job
+                       else f"`python train.py --resume {run_dir}`")
+            again = f"go on with {command}"
+        super().__init__(f"interrupted: the finished folds are kept in {run_dir}; {again}")
         self.run_dir = run_dir
 
 
@@ -409,10 +413,8 @@ def cross_validate(config: ExperimentConfig, data_dir, make_trainer: TrainerFact
                         options["permute_labels"], resume is not None, options["keep_initial"],
                         only_folds, log)
     except KeyboardInterrupt:
-        if settings.strategy == "multiworker":
-            raise KeyboardInterrupt(f"interrupted: the finished folds are in {folder.path}; a "
-                                    f"multi-worker run does not resume") from None
-        raise Interrupted(folder.path, job=only_folds is not None) from None
+        raise Interrupted(folder.path, job=only_folds is not None,
+                          multiworker=settings.strategy == "multiworker") from None
     finally:
         if scratch is not None:
             shutil.rmtree(scratch, ignore_errors=True)
