@@ -10,6 +10,22 @@ import pytest
 from data_prep import clip, manifest, synthetic
 from tests.helpers import CLASSES, labelled_frames, train_quick, write_clip
 
+SHARE_EXP3_RUN = {"test_training.py", "test_gradcam_compare.py"}
+"""The files that read `exp3_run` (about 100 s to train)."""
+
+
+def pytest_xdist_make_scheduler(config, log):
+    """Under pytest-xdist (`-n 2`, setup.cfg) a test file runs on one worker, so its module
+    fixtures are built once, and so do the files that share `exp3_run`."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByFile(LoadScopeScheduling):
+        def _split_scope(self, nodeid):
+            file = nodeid.split("::", 1)[0]
+            return "exp3_run" if pathlib.Path(file).name in SHARE_EXP3_RUN else file
+
+    return ByFile(config, log)
+
 
 @pytest.fixture(scope="session")
 def tiny_manifest(tmp_path_factory) -> pathlib.Path:
