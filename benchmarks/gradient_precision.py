@@ -18,16 +18,12 @@ from __future__ import annotations
 
 import argparse
 
+import keras
 import numpy as np
 import tensorflow as tf
 
-tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
-                                           [tf.config.LogicalDeviceConfiguration()] * 2)
-
-import keras  # noqa: E402
-
-from tfmer import experiments  # noqa: E402
-from tfmer.training.fit import synchronise_batch_norm  # noqa: E402
+from tfmer import experiments
+from tfmer.training.fit import synchronise_batch_norm
 
 
 def gradients(model, inputs, labels) -> list[np.ndarray]:
@@ -68,6 +64,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=32)
     parser.add_argument("--batch", type=int, default=4)
     args = parser.parse_args()
+    tf.config.set_logical_device_configuration(tf.config.list_physical_devices("CPU")[0],
+                                               [tf.config.LogicalDeviceConfiguration()] * 2)
     config = experiments.get(args.experiment, "quick",
                              ["model.dropout=0", f"data.image_size={args.size}"])
     window = config.data.window
