@@ -12,13 +12,13 @@ A frames model trained on TIM clips also gets `lite/model.tflite` (`tfmer.lite`:
 endpoint at the clip's fixed length and stored size, which `python -m tfmer.predict` runs
 without TensorFlow).
 
-This module owns the format: `load_metadata`, `load_svm`, `evaluate_export` and
-`score_records` (clips converted in memory, `python -m tfmer.predict`) read it."""
+This module owns the format: `load_metadata` (`tfmer.assets`, TensorFlow-free),
+`load_svm`, `evaluate_export` and `score_records` (clips converted in memory,
+`python -m tfmer.predict`) read it."""
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import pathlib
 import tempfile
 import warnings
@@ -28,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfmer import clip_features, data, results, svm
+from tfmer.assets import METADATA, load_metadata
 from tfmer.config import ExperimentConfig
 from tfmer.files import atomic, write_json_atomic
 from tfmer.lite import LITE
@@ -35,7 +36,6 @@ from tfmer.models.clip import clip_probabilities
 from tfmer.records import MOTION_CHANNELS
 from tfmer.run_folder import METRICS, RunFolder
 
-METADATA = "assets/tfmer.json"
 SVM_MODEL = "model.skops"
 """An SVM baseline's pipeline in its export folder."""
 LEARNED = "learned.npz"
@@ -248,14 +248,6 @@ def appearance_mask(recorded: dict) -> np.ndarray:
     mask = np.zeros(recorded["mask_size"], bool)
     mask.flat[recorded["mask"]] = True
     return mask
-
-
-def load_metadata(model_dir) -> dict:
-    """Reads `assets/tfmer.json` of an exported model (names the folder when missing)."""
-    path = pathlib.Path(model_dir) / METADATA
-    if not path.is_file():
-        raise FileNotFoundError(f"{model_dir} is not a tfmer SavedModel export: no {METADATA}")
-    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def evaluate_export(model_dir, data_dir, out_dir=None) -> dict:

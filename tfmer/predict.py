@@ -54,14 +54,13 @@ from data_prep import clip as conversion
 from data_prep.clip import ClipSource, ConvertOptions
 from data_prep.frames import IMAGE_SUFFIXES, VIDEO_SUFFIXES, ClipError, frame_files, open_frames
 from tfmer import cli, lite
+from tfmer.assets import load_metadata
 from tfmer.files import write_json_atomic, write_text_atomic
 from tfmer.records import UNKNOWN
 
 SPOT_SECONDS = 0.5
 """`--spot`'s default window: the longest a micro-expression lasts (Yan et al. 2013)."""
 RUNTIMES = ("auto", "lite", "tensorflow")
-METADATA = pathlib.Path("assets", "tfmer.json")
-"""The export's metadata (`tfmer.export.METADATA`), read here before TensorFlow loads."""
 SUBJECT = "predict"
 """The subject and dataset name of an input clip (records need them; nothing reads them)."""
 
@@ -214,19 +213,6 @@ def _check_args(args, clips: list[pathlib.Path]) -> None:
             raise ValueError(f"--{name} {value}: a number >= 1, with --spot")
 
 
-def read_metadata(model_dir) -> dict:
-    """An export's `assets/tfmer.json`, read without TensorFlow (`tfmer.export.load_metadata`
-    needs it loaded), so that the conversion can start first.
-
-    Raises:
-        FileNotFoundError: the folder is not a tfmer export.
-    """
-    path = pathlib.Path(model_dir) / METADATA
-    if not path.is_file():
-        raise FileNotFoundError(f"{model_dir} is not a tfmer SavedModel export: no {METADATA}")
-    return json.loads(path.read_text(encoding="utf-8"))
-
-
 def choose_runtime(requested: str, metadata: dict, model_dir) -> str:
     """`lite` or `tensorflow`: what scores the clips for `--runtime requested`.
 
@@ -350,7 +336,7 @@ def _predict(args) -> int:
     timings = Timings(args.timings)
     clips = input_clips(args.input)
     _check_args(args, clips)
-    metadata = read_metadata(args.model)
+    metadata = load_metadata(args.model)
     classes = metadata["classes"]
     options = conversion_options(metadata, args.model, args.crop)
     sources = _sources(args, clips, classes, options)
