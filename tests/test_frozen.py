@@ -31,28 +31,33 @@ def test_the_cache_holds_the_prefix_of_every_frame_flipped_too(trainer, builtin_
     subjects = info.subjects[:2]
     cut = trainer.frozen_prefix(log=lambda line: None)
     lines = []
-    path = cut.write(info, subjects, tmp_path / "cache.tfrecord", image_size=32, flip=True,
-                     log=lines.append)
+    cache = cut.write(info, subjects, tmp_path / "cache.f32", image_size=32, flip=True,
+                      log=lines.append)
     assert "frozen prefix computed once: 8 clips x 2 variant(s), frames of 4x4x512" in lines[0]
-    spec = {"features": tf.io.FixedLenFeature([], tf.string)}
-    stored = [tf.io.parse_tensor(tf.io.parse_single_example(r, spec)["features"],
-                                 tf.float32).numpy() for r in tf.data.TFRecordDataset(str(path))]
+    share = frozen.frozen_share(trainer.model.get_layer(BACKBONE_LAYER).layer)
+    assert (f"the frozen layers are {share:.0%} of the backbone's forward pass, a step on "
+            f"their features at most {frozen.step_ceiling(share):.2f}x faster") in lines[0]
+    rows = np.fromfile(cache.path, np.float32).reshape(-1, 4, 4, 512)
     clips = list(data.eval_dataset(info, subjects, image_size=32))
-    assert len(stored) == len(clips) == 8
-    for variants, (frames, _, _) in zip(stored, clips):
-        assert variants.shape == (2, 8, 4, 4, 512)
+    assert len(clips) == 8 and len(rows) == 8 * 2 * 8
+    assert list(cache.starts) == list(range(0, 8 * 16, 16)) and set(cache.lengths) == {8}
+    stored = [rows[start:start + 16].reshape(2, 8, 4, 4, 512) for start in cache.starts]
+    for variants, label, (frames, labels, _) in zip(stored, cache.labels, clips):
+        assert label == labels[0]
         np.testing.assert_allclose(variants[0], cut.prefix(frames).numpy()[0], rtol=1e-5,
                                    atol=1e-5)
         mirrored = cut.prefix(tf.reverse(frames, axis=[3])).numpy()[0]
         np.testing.assert_allclose(variants[1], mirrored, rtol=1e-5, atol=1e-5)
-    # Batches: windows of 4 consecutive frames of one variant of a clip.
-    features, labels = next(iter(cut.training_batches(path, window=4, batch_size=3, flip=True,
-                                                      repeat=False, seed=0)))
+    # Batches: windows of 4 consecutive frames of one variant of a clip, with its label.
+    batches = [next(iter(cut.training_batches(cache, window=4, batch_size=3, flip=True,
+                                              repeat=False, seed=0))) for _ in range(2)]
+    (features, labels), (again, _) = batches
     assert features.shape == (3, 4, 4, 4, 512) and labels.shape == (3,)
-    window = features.numpy()[0]
-    found = [(c, v, s) for c, clip in enumerate(stored) for v in range(2)
-             for s in range(5) if np.array_equal(clip[v, s:s + 4], window)]
-    assert len(found) == 1
+    np.testing.assert_array_equal(again, features)  # a seed draws the same batches
+    for window, label in zip(features.numpy(), labels.numpy()):
+        found = [c for c, clip in enumerate(stored) for v in range(2)
+                 for s in range(5) if np.array_equal(clip[v, s:s + 4], window)]
+        assert len(found) == 1 and cache.labels[found[0]] == label
 
 
 def test_a_fit_on_the_cache_trains_the_models_own_layers(trainer, builtin_dataset):

@@ -1,6 +1,7 @@
 """The clip model cut where its frozen backbone layers end (`tfmer.models.split`): the
 prefix's features through the suffix give the model's output and, on one training step,
-its loss and gradients, with the model's own trainable weights."""
+its loss and gradients, with the model's own trainable weights; the frozen layers'
+share of the compute, counted by hand."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 import tensorflow as tf
 
 from tfmer.models.clip import BACKBONE_LAYER, build_clip_model
-from tfmer.models.split import split_backbone, split_clip_model
+from tfmer.models.split import (frozen_share, split_backbone, split_clip_model,
+                                step_ceiling)
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +67,23 @@ def test_a_cut_inside_a_block_is_refused(model):
     finally:
         for layer, value in zip(backbone.layers, trainable):
             layer.trainable = value
+
+
+def test_the_frozen_share_counts_multiply_adds_as_by_hand():
+    inputs = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="a")(inputs)
+    x = keras.layers.BatchNormalization(name="norm")(x)
+    x = keras.layers.Conv2D(2, 1, strides=2, name="b")(x)
+    outputs = keras.layers.Dense(5, name="c")(keras.layers.Flatten()(x))
+    net = keras.Model(inputs, outputs)
+    a, b, c = 8 * 8 * 4 * (3 * 3 * 3), 4 * 4 * 2 * (1 * 1 * 4), (4 * 4 * 2) * 5
+    net.get_layer("a").trainable = net.get_layer("norm").trainable = False
+    assert frozen_share(net) == pytest.approx(a / (a + b + c))
+    net.get_layer("b").trainable = False
+    assert frozen_share(net) == pytest.approx((a + b) / (a + b + c))
+
+
+@pytest.mark.parametrize("share, ceiling", [(0.0, 1.0), (0.5, 4 / 3), (0.75, 2.0)])
+def test_the_step_ceiling_is_f_plus_3t_over_3t(share, ceiling):
+    # F = share, T = 1 - share: (F + 3T) / 3T by hand, 0.5 + 1.5 over 1.5, 0.75 + 0.75 over 0.75
+    assert step_ceiling(share) == pytest.approx(ceiling)

@@ -211,9 +211,9 @@ class TrainConfig:
         frozen_cache: with the backbone's first layers frozen (`model.unfreeze_from`),
             compute their outputs for the fit's training clips once, on disk in the run
             folder, and train the rest on them (`tfmer.training.frozen`): `off` (the
-            default: on a CPU it pays only when l_s is late, BENCHMARKS.md, and it holds a
-            fold's features on disk), `on`, or `auto` (on from 3 epochs, where it has paid
-            for its one pass over every frame). Only for windows of frames without random
+            default: it pays only when l_s is late, BENCHMARKS.md, and it holds a fold's
+            features on disk), `on`, or `auto` (on from 3 epochs, where it has paid for
+            its one pass over every frame). Only for windows of frames without random
             rotation or class balancing.
     """
 

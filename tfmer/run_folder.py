@@ -38,7 +38,7 @@ only. Every file is written atomically (`tfmer.files`).
     checkpoints/fold<F>.seed<S>.npz   a fit in progress at its last finished epoch
                        (removed when the fit is done; `tfmer.training.fit.FoldRecorder`);
                        one file per fit, so jobs training other folds never share one
-    frozen_cache/seed<N>-<pid>.tfrecord   the frozen backbone layers' outputs of the fit in
+    frozen_cache/seed<N>-<pid>.f32   the frozen backbone layers' outputs of the fit in
                        progress, with `train.frozen_cache` (removed when it ends)
     tensorboard/fold<F>.seed<S>/<model>/   TensorBoard logs of every fit (`final/` for the
                        final model)

@@ -2,43 +2,48 @@
 the rest of the model on their outputs, computed once per training clip.
 
 With l_s's earlier layers frozen (`model.unfreeze_from`, or Grad-CAM's choice in a fold)
-the model is `suffix(prefix(frames))` (`tfmer.models.split`), and the prefix, a fixed
-function, is over half of ResNet-50's compute when l_s is in conv4. `FrozenPrefix`
-computes it for every frame of the fit's training clips (and for their mirror images when
-the pipeline flips), writes the features to `frozen_cache/<fit seed>.tfrecord` in the run
-folder (streamed back by `tf.data`: memory stays bounded by the shuffle buffer), and
-trains the suffix, whose layers are the model's own, on random windows of them, as
-`tfmer.data.train_dataset` draws windows of frames. The held-out clips of early stopping
-are turned into features in memory (one central window each). The file goes when the
-fit ends. The features are float32: a step on them equals a step on the frames
-(`tests/test_split.py`: equal logits and gradients). The random draws (clip order,
-windows, flips) are the same kind as the frame pipeline's but not the same numbers, so a
-cached run's figures differ from an uncached one's as two seeds' do.
+the model is `suffix(prefix(frames))` (`tfmer.models.split`), and the prefix is a fixed
+function: 42 % of ResNet-50's forward multiply-adds when l_s is conv4's first layer, 76 %
+when it is conv5's (`benchmarks/frozen_cache.py`). `FrozenPrefix` computes it for every
+frame of the fit's training clips (and for their mirror images when the pipeline flips),
+writes the features to `frozen_cache/seed<N>-<pid>.f32` in the run folder (raw float32
+frames, memory-mapped and read back a window at a time by `tf.data`: memory stays bounded
+by the prefetched batches), and trains the suffix, whose layers are the model's own, on
+random windows of them, as `tfmer.data.train_dataset` draws windows of frames. The
+held-out clips of early stopping are turned into features in memory (one central window
+each). The file goes when the fit ends. The features are float32: a step on them equals a
+step on the frames (`tests/test_split.py`: equal logits and gradients). The random draws
+(clip order, windows, flips) are the same kind as the frame pipeline's but not the same
+numbers, so a cached run's figures differ from an uncached one's as two seeds' do.
 
 Used for `train.frozen_cache` `on`, and for `auto` from 3 epochs (a fit draws a window of
 `data.window` of the T frames per clip and epoch, and the cache computes all T frames
-once, flipped too when the pipeline flips). Off by default: a training step's cost on a
-CPU is mostly the trained layers' forward and backward passes, so the saving is the
-frozen layers' forward pass alone: 1.6x per epoch with ResNet-50 frozen up to conv5 at
-112 px, little up to conv4 (BENCHMARKS.md), and a fold's features take disk (0.4-0.9 GB
-for 72 clips of 32 frames at 112 px; 28x28x512 floats a frame at 224 px before conv4).
+once, flipped too when the pipeline flips). Off by default: a training step's cost is
+mostly the trained layers' forward and backward passes, on any machine, so the saving is
+the frozen layers' forward pass alone (the log gives its ceiling, `step_ceiling`): 1.24x
+per epoch with ResNet-50 frozen up to conv4 at 112 px, 2x up to conv5 (BENCHMARKS.md), and
+a fold's features take disk (0.4-0.9 GB for 72 clips of 32 frames at 112 px; 28x28x512
+floats a frame at 224 px before conv4).
 Not for random rotation (no finite set of variants to compute), class balancing, single
 frames or flow input.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import pathlib
 import tempfile
 import time
 
 import keras
+import numpy as np
 import tensorflow as tf
 
 from tfmer import data
 from tfmer.files import atomic
-from tfmer.models.split import split_clip_model
+from tfmer.models.clip import BACKBONE_LAYER
+from tfmer.models.split import frozen_share, split_clip_model, step_ceiling
 from tfmer.training.fit import CompiledModel, with_cardinality
 
 CACHE = "frozen_cache"
@@ -64,6 +69,26 @@ def unsuitable(config) -> str | None:
     return None
 
 
+@dataclasses.dataclass(frozen=True)
+class Cache:
+    """The file `FrozenPrefix.write` wrote and where each clip's frames are in it.
+
+    Attributes:
+        path: the file: float32 frames of shape `frame`, one after another.
+        frame: a frame's features' shape `(h, w, c)`.
+        variants: 2 when the mirrored frames follow each clip's frames, else 1.
+        starts, lengths, labels: per clip, its first frame's row, its frame count T and
+            its label.
+    """
+
+    path: pathlib.Path
+    frame: tuple
+    variants: int
+    starts: np.ndarray
+    lengths: np.ndarray
+    labels: np.ndarray
+
+
 class FrozenPrefix:
     """A clip model cut at its first trainable backbone layer, and the suffix compiled for
     `train` (its `CompiledModel` trains the model's own layers).
@@ -72,9 +97,11 @@ class FrozenPrefix:
         prefix, suffix: `tfmer.models.split.split_clip_model`.
         compiled: the suffix's `CompiledModel`.
         frozen: the backbone's trainable flags it was cut for (a new cut when they change).
+        share: the frozen layers' share of the backbone's forward multiply-adds.
     """
 
     def __init__(self, model: keras.Model, train, frozen: tuple):
+        self.share = frozen_share(model.get_layer(BACKBONE_LAYER).layer)
         self.prefix, self.suffix = split_clip_model(model)
         self.compiled = CompiledModel(self.suffix, train)
         self.frozen = frozen
@@ -82,57 +109,62 @@ class FrozenPrefix:
                                      reduce_retracing=True)
 
     def write(self, info: data.DatasetInfo, subjects, path, *, image_size: int, flip: bool,
-              log=print) -> pathlib.Path:
+              log=print) -> Cache:
         """Writes the features of every frame of the clips of `subjects` (and of the
-        mirrored frames with `flip`) to the TFRecord file `path` (atomically): one
-        `Example` per clip, `features` a serialised float32 `[variants, T, h, w, c]`,
-        `label`. Logs its size and time."""
-        started, count, size = time.time(), 0, 0
-        path = pathlib.Path(path)
-        with atomic(path) as temporary, tf.io.TFRecordWriter(str(temporary)) as writer:
-            for frames, labels, _ in data.eval_dataset(info, subjects, image_size=image_size):
+        mirrored frames with `flip`) to the file `path` (atomically), raw float32 frames
+        `[h, w, c]` one after another: clip by clip, each clip's T frames, then with `flip`
+        their mirror images. Logs its size and time."""
+        started, starts, lengths, labels = time.time(), [], [], []
+        path, row = pathlib.Path(path), 0
+        with atomic(path) as temporary, open(temporary, "wb") as out:
+            for frames, label, _ in data.eval_dataset(info, subjects, image_size=image_size):
                 variants = [self._features(frames)[0]]
                 if flip:  # random_flip mirrors a clip's width axis
                     variants.append(self._features(tf.reverse(frames, axis=[3]))[0])
-                stacked = tf.stack(variants)
-                size += stacked.shape.num_elements() * 4
-                writer.write(tf.train.Example(features=tf.train.Features(feature={
-                    "features": tf.train.Feature(bytes_list=tf.train.BytesList(
-                        value=[tf.io.serialize_tensor(stacked).numpy()])),
-                    "label": tf.train.Feature(int64_list=tf.train.Int64List(
-                        value=[int(labels[0])]))})).SerializeToString())
-                count += 1
-        shape = "x".join(str(d) for d in self.prefix.outputs[0].shape[2:])
-        log(f"  frozen prefix computed once: {count} clips x {1 + flip} variant(s), frames "
-            f"of {shape} features, {size / 2 ** 30:.2f} GiB on disk ({path.parent}), "
-            f"{time.time() - started:.0f} s")
-        return path
+                for variant in variants:
+                    out.write(variant.numpy().tobytes())
+                starts.append(row)
+                lengths.append(int(frames.shape[1]))
+                labels.append(int(label[0]))
+                row += lengths[-1] * len(variants)
+        frame = tuple(self.prefix.outputs[0].shape[2:])
+        cache = Cache(path, frame, 1 + flip, np.array(starts, np.int64),
+                      np.array(lengths, np.int32), np.array(labels, np.int32))
+        log(f"  frozen prefix computed once: {len(starts)} clips x {cache.variants} "
+            f"variant(s), frames of {'x'.join(map(str, frame))} features, "
+            f"{path.stat().st_size / 2 ** 30:.2f} GiB on disk ({path.parent}), "
+            f"{time.time() - started:.0f} s; the frozen layers are {self.share:.0%} of the "
+            f"backbone's forward pass, a step on their features at most "
+            f"{step_ceiling(self.share):.2f}x faster")
+        return cache
 
-    def training_batches(self, path, *, window: int, batch_size: int, flip: bool,
+    def training_batches(self, cache: Cache, *, window: int, batch_size: int, flip: bool,
                          repeat: bool, seed=None):
         """Training batches of features `(float32 [B, window, h, w, c], labels)` from the
         file `write` wrote: shuffled clips, a random window each, the mirrored variant
-        with probability 1/2 with `flip`, as `tfmer.data.train_dataset` draws frames."""
-        spec = {"features": tf.io.FixedLenFeature([], tf.string),
-                "label": tf.io.FixedLenFeature([], tf.int64)}
-        shape = self.prefix.outputs[0].shape[2:]
-        clips = tf.data.TFRecordDataset(str(path)).shuffle(
-            data.SHUFFLE_CLIPS, seed=seed, reshuffle_each_iteration=True)
+        with probability 1/2 with `flip`, as `tfmer.data.train_dataset` draws frames. The
+        draws come first, in order; then only the window's frames are read from the file
+        (memory-mapped)."""
+        rows = np.memmap(cache.path, np.float32, mode="r").reshape(-1, *cache.frame)
+        clips = tf.data.Dataset.from_tensor_slices((cache.starts, cache.lengths, cache.labels))
+        clips = clips.shuffle(data.SHUFFLE_CLIPS, seed=seed, reshuffle_each_iteration=True)
         if repeat:
             clips = clips.repeat()
 
-        def sample(serialized):
-            example = tf.io.parse_single_example(serialized, spec)
-            variants = tf.ensure_shape(tf.io.parse_tensor(example["features"], tf.float32),
-                                       [1 + flip, None, *shape])
-            chosen = variants[0]
+        def draw(first_row, length, label):
             if flip:
                 mirrored = tf.random.uniform([], seed=seed) < 0.5
-                chosen = tf.cond(mirrored, lambda: variants[1], lambda: variants[0])
-            return data.random_window(chosen, window, seed=seed), tf.cast(example["label"],
-                                                                          tf.int32)
+                first_row += tf.cast(mirrored, tf.int64) * tf.cast(length, tf.int64)
+            start = tf.random.uniform([], 0, tf.maximum(length - window, 0) + 1,
+                                      dtype=tf.int32, seed=seed)
+            return first_row + tf.cast(data.window_indices(length, window, start), tf.int64), label
 
-        batches = clips.map(sample, num_parallel_calls=data.AUTOTUNE).batch(batch_size)
+        def read(window_rows, label):
+            features = tf.numpy_function(lambda chosen: rows[chosen], [window_rows], tf.float32,
+                                         stateful=False)
+            return tf.ensure_shape(features, [window, *cache.frame]), label
+
+        batches = clips.map(draw).map(read, num_parallel_calls=data.AUTOTUNE).batch(batch_size)
         return batches.prefetch(2).with_options(data.pipeline_options())
 
     def validation_features(self, batches, count: int, batch_size: int):
@@ -148,9 +180,9 @@ class FrozenPrefix:
 
 
 def cache_path(run_folder, seed: int) -> pathlib.Path:
-    """Where a fit's features go: `frozen_cache/seed<seed>-<process id>.tfrecord` in the
+    """Where a fit's features go: `frozen_cache/seed<seed>-<process id>.f32` in the
     run folder (jobs of one run never share one; a killed job's file stays until the
     folder is removed), or in the system's temporary folder for a trainer without one."""
     root = (run_folder.file(CACHE) if run_folder is not None
             else pathlib.Path(tempfile.gettempdir()) / f"tfmer-{CACHE}")
-    return root / f"seed{seed}-{os.getpid()}.tfrecord"
+    return root / f"seed{seed}-{os.getpid()}.f32"

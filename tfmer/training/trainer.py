@@ -286,20 +286,20 @@ class ModelTrainer(Trainer):
     def _fit_on_frozen(self, cut, info, subjects, validation, samples: int, seed: int, log):
         """`fit` on the frozen prefix's features, computed once (the file goes after)."""
         config = self.config
-        path = cut.write(info, subjects, cache_path(self.run_folder, seed),
-                         image_size=config.data.image_size, flip=config.data.flip, log=log)
+        cache = cut.write(info, subjects, cache_path(self.run_folder, seed),
+                          image_size=config.data.image_size, flip=config.data.flip, log=log)
         try:
             if validation is not None:
                 validation = cut.validation_features(validation, len(info.clips_of(
                     self.held_out)), config.train.batch_size)
-            training = cut.training_batches(path, window=config.data.window,
+            training = cut.training_batches(cache, window=config.data.window,
                                             batch_size=config.train.batch_size,
                                             flip=config.data.flip,
                                             repeat=bool(config.train.steps_per_epoch), seed=seed)
             return cut.compiled.fit(with_epochs(training, samples, config.train), validation,
                                     log)
         finally:
-            path.unlink(missing_ok=True)
+            cache.path.unlink(missing_ok=True)
 
     def validation_batches(self, info: data.DatasetInfo, subjects):
         """The held-out training subjects' `(inputs, labels)` batches the best epoch is
