@@ -96,8 +96,8 @@ def main() -> None:
                       flip=config.data.flip, log=log)
     build_s = time.perf_counter() - started
     size = cache.path.stat().st_size
-    features = cut.training_batches(cache, window=window, batch_size=batch,
-                                    flip=config.data.flip, repeat=False, seed=0)
+    features = cut.training_batches(cache, window=window, batch_size=batch, repeat=False,
+                                    seed=0)
     cut.compiled.fit(with_epochs(features, samples, config.train), log=log, callbacks=[cached])
     cache.path.unlink()
 

@@ -13,6 +13,7 @@ import tensorflow as tf
 
 from tfmer import data, experiments
 from tfmer.models.clip import BACKBONE_LAYER
+from tfmer.models.split import frozen_share, step_ceiling
 from tfmer.training import frozen
 
 FROZEN = ["model.unfreeze_from=conv4_1_1x1_reduce", "train.frozen_cache=on", "data.flip=true"]
@@ -34,9 +35,9 @@ def test_the_cache_holds_the_prefix_of_every_frame_flipped_too(trainer, builtin_
     cache = cut.write(info, subjects, tmp_path / "cache.f32", image_size=32, flip=True,
                       log=lines.append)
     assert "frozen prefix computed once: 8 clips x 2 variant(s), frames of 4x4x512" in lines[0]
-    share = frozen.frozen_share(trainer.model.get_layer(BACKBONE_LAYER).layer)
+    share = frozen_share(trainer.model.get_layer(BACKBONE_LAYER).layer)
     assert (f"the frozen layers are {share:.0%} of the backbone's forward pass, a step on "
-            f"their features at most {frozen.step_ceiling(share):.2f}x faster") in lines[0]
+            f"their features at most {step_ceiling(share):.2f}x faster") in lines[0]
     rows = np.fromfile(cache.path, np.float32).reshape(-1, 4, 4, 512)
     clips = list(data.eval_dataset(info, subjects, image_size=32))
     assert len(clips) == 8 and len(rows) == 8 * 2 * 8
@@ -49,8 +50,8 @@ def test_the_cache_holds_the_prefix_of_every_frame_flipped_too(trainer, builtin_
         mirrored = cut.prefix(tf.reverse(frames, axis=[3])).numpy()[0]
         np.testing.assert_allclose(variants[1], mirrored, rtol=1e-5, atol=1e-5)
     # Batches: windows of 4 consecutive frames of one variant of a clip, with its label.
-    batches = [next(iter(cut.training_batches(cache, window=4, batch_size=3, flip=True,
-                                              repeat=False, seed=0))) for _ in range(2)]
+    batches = [next(iter(cut.training_batches(cache, window=4, batch_size=3, repeat=False,
+                                              seed=0))) for _ in range(2)]
     (features, labels), (again, _) = batches
     assert features.shape == (3, 4, 4, 4, 512) and labels.shape == (3,)
     np.testing.assert_array_equal(again, features)  # a seed draws the same batches

@@ -21,7 +21,7 @@ Used for `train.frozen_cache` `on`, and for `auto` from 3 epochs (a fit draws a 
 once, flipped too when the pipeline flips). Off by default: a training step's cost is
 mostly the trained layers' forward and backward passes, on any machine, so the saving is
 the frozen layers' forward pass alone (the log gives its ceiling, `step_ceiling`): 1.24x
-per epoch with ResNet-50 frozen up to conv4 at 112 px, 2x up to conv5 (BENCHMARKS.md), and
+per epoch with ResNet-50 frozen up to conv4 at 112 px, 1.66x up to conv5 (BENCHMARKS.md), and
 a fold's features take disk (0.4-0.9 GB for 72 clips of 32 frames at 112 px; 28x28x512
 floats a frame at 224 px before conv4).
 Not for random rotation (no finite set of variants to compute), class balancing, single
@@ -138,11 +138,11 @@ class FrozenPrefix:
             f"{step_ceiling(self.share):.2f}x faster")
         return cache
 
-    def training_batches(self, cache: Cache, *, window: int, batch_size: int, flip: bool,
-                         repeat: bool, seed=None):
+    def training_batches(self, cache: Cache, *, window: int, batch_size: int, repeat: bool,
+                         seed=None):
         """Training batches of features `(float32 [B, window, h, w, c], labels)` from the
         file `write` wrote: shuffled clips, a random window each, the mirrored variant
-        with probability 1/2 with `flip`, as `tfmer.data.train_dataset` draws frames. The
+        with probability 1/2 where the cache has it, as `tfmer.data.train_dataset` draws frames. The
         draws come first, in order; then only the window's frames are read from the file
         (memory-mapped)."""
         rows = np.memmap(cache.path, np.float32, mode="r").reshape(-1, *cache.frame)
@@ -152,7 +152,7 @@ class FrozenPrefix:
             clips = clips.repeat()
 
         def draw(first_row, length, label):
-            if flip:
+            if cache.variants == 2:
                 mirrored = tf.random.uniform([], seed=seed) < 0.5
                 first_row += tf.cast(mirrored, tf.int64) * tf.cast(length, tf.int64)
             start = tf.random.uniform([], 0, tf.maximum(length - window, 0) + 1,

@@ -294,7 +294,6 @@ class ModelTrainer(Trainer):
                     self.held_out)), config.train.batch_size)
             training = cut.training_batches(cache, window=config.data.window,
                                             batch_size=config.train.batch_size,
-                                            flip=config.data.flip,
                                             repeat=bool(config.train.steps_per_epoch), seed=seed)
             return cut.compiled.fit(with_epochs(training, samples, config.train), validation,
                                     log)
